@@ -1,0 +1,139 @@
+"""From a directory or repo id to Flax params: pick the weights file, read it, convert it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from flaxformers.checkpoints import io
+from flaxformers.checkpoints.convert import (
+    ConversionRules,
+    FlatParams,
+    LoadReport,
+    flatten,
+    state_dict_to_flax,
+    unflatten,
+)
+from flaxformers.checkpoints.hub import ModelNotFoundError, resolve_file, resolve_first
+
+# In order of preference: PyTorch-layout safetensors need neither torch nor pickles.
+WEIGHT_FILES = (
+    io.SAFE_WEIGHTS_NAME,
+    io.SAFE_WEIGHTS_INDEX_NAME,
+    io.FLAX_WEIGHTS_NAME,
+    io.FLAX_WEIGHTS_INDEX_NAME,
+    io.PT_WEIGHTS_NAME,
+    io.PT_WEIGHTS_INDEX_NAME,
+)
+
+
+def resolve_weights(path_or_repo_id: str, hub_kwargs: dict[str, Any]) -> tuple[str, list[str]]:
+    """Which weights format the checkpoint has, and the local paths of its file(s)."""
+    found = resolve_first(path_or_repo_id, WEIGHT_FILES, **hub_kwargs)
+    if found is None:
+        raise ModelNotFoundError(
+            f"{path_or_repo_id!r} has no weights: expected one of {list(WEIGHT_FILES)} (or pass gguf_file=)."
+        )
+    name, path = found
+    if not name.endswith(".index.json"):
+        return name, [path]
+    # Resolve every shard through the same route, so Hub shards are fetched or found in the cache.
+    shard_names = sorted(set(_index_weight_map(path).values()))
+    paths = []
+    for shard in shard_names:
+        try:
+            paths.append(resolve_file(path_or_repo_id, shard, **hub_kwargs))
+        except ModelNotFoundError as e:
+            raise io.CheckpointError(
+                f"The shard index {name} of {path_or_repo_id!r} names {shard!r}, which is missing: {e}"
+            ) from e
+    return name, [path, *paths]
+
+
+def _index_weight_map(index_path: str) -> dict[str, str]:
+    import json
+
+    try:
+        with open(index_path, encoding="utf-8") as f:
+            return json.load(f)["weight_map"]
+    except (json.JSONDecodeError, KeyError) as e:
+        raise io.CheckpointError(f"{index_path} is not a valid shard index ({e!r}).") from e
+
+
+def read_checkpoint(
+    name: str, paths: list[str], *, allow_pickle: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """Read weights: ('pt', flat state dict) or ('flax', nested param tree)."""
+    if name == io.FLAX_WEIGHTS_NAME:
+        return "flax", io.read_msgpack(paths[0])
+    if name == io.FLAX_WEIGHTS_INDEX_NAME:
+        io.read_index(paths[0])
+        tree: FlatParams = {}
+        for shard in paths[1:]:  # transformers 4.x shards hold flat '/'-joined names
+            tree.update({tuple("/".join(k).split("/")): v for k, v in flatten(io.read_msgpack(shard)).items()})
+        return "flax", unflatten(tree)
+    shard_paths = paths[1:] if name.endswith(".index.json") else paths
+    if name.endswith(".index.json"):
+        io.read_index(paths[0])
+    state: dict[str, np.ndarray] = {}
+    flax_layout = False
+    for shard in shard_paths:
+        if shard.endswith(".safetensors"):
+            flax_layout = io.safetensors_metadata(shard).get("format") == "flax"
+        state.update(io.read_weights_file(shard, allow_pickle=allow_pickle))
+    if flax_layout:  # transformers 4.x Flax wrote safetensors of Flax paths joined by '.'
+        return "flax", unflatten({tuple(k.split(".")): v for k, v in state.items()})
+    return "pt", state
+
+
+def flax_tree_to_model(
+    tree: dict[str, Any], model_shapes: FlatParams, rules: ConversionRules, *, ignore_mismatched_sizes: bool
+) -> tuple[FlatParams, LoadReport]:
+    """A Flax param tree (msgpack) onto the model: add or strip the base-model prefix, check shapes."""
+    prefix = rules.base_model_prefix
+    model_roots = {p[0] for p in model_shapes}
+    if prefix in tree and prefix not in model_roots:
+        tree = tree[prefix]
+    elif prefix in model_roots and prefix not in tree:
+        tree = {prefix: tree}
+    flat = {k: np.asarray(v) for k, v in flatten(tree).items()}
+    report = LoadReport()
+    params: FlatParams = {}
+    for path, shape in model_shapes.items():
+        if path not in flat:
+            report.missing.append("/".join(path))
+        elif tuple(flat[path].shape) != tuple(shape.shape):
+            report.mismatched.append(("/".join(path), tuple(flat[path].shape), tuple(shape.shape)))
+        else:
+            params[path] = flat[path]
+    report.unexpected = ["/".join(p) for p in flat if p not in model_shapes]
+    if report.mismatched and not ignore_mismatched_sizes:
+        lines = "\n".join(f"  {n}: checkpoint {c}, model {m}" for n, c, m in report.mismatched)
+        raise ValueError(
+            f"Checkpoint tensors do not fit the model's shapes:\n{lines}\n"
+            "Check that config.json matches the weights, or pass ignore_mismatched_sizes=True."
+        )
+    return params, report
+
+
+def load_params(
+    path_or_repo_id: str | os.PathLike,
+    model_shapes: FlatParams,
+    rules: ConversionRules,
+    *,
+    hub_kwargs: dict[str, Any],
+    ignore_mismatched_sizes: bool = False,
+    allow_pickle: bool = False,
+    state_dict: dict[str, np.ndarray] | None = None,
+) -> tuple[FlatParams, LoadReport]:
+    """Params for a model from its checkpoint (or from a given PyTorch-layout `state_dict`)."""
+    if state_dict is None:
+        name, paths = resolve_weights(os.fspath(path_or_repo_id), hub_kwargs)
+        kind, content = read_checkpoint(name, paths, allow_pickle=allow_pickle)
+    else:
+        kind, content = "pt", state_dict
+    if kind == "flax":
+        return flax_tree_to_model(content, model_shapes, rules, ignore_mismatched_sizes=ignore_mismatched_sizes)
+    return state_dict_to_flax(content, model_shapes, rules, ignore_mismatched_sizes=ignore_mismatched_sizes)

@@ -1,0 +1,150 @@
+"""Model configurations that read and write Hugging Face `config.json` files.
+
+A config keeps every key it was given, known or not, so a load/save round trip loses nothing.
+Family configs declare their keys as keyword defaults in `__init__` and their aliases in
+`attribute_map` (`hidden_size` -> `n_embd`, ...), exactly as transformers does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any, ClassVar
+
+from flaxformers.checkpoints.io import atomic_write_text
+
+CONFIG_NAME = "config.json"
+
+# Keys every config carries, with transformers' defaults.
+_COMMON_DEFAULTS: dict[str, Any] = {
+    "output_attentions": False,
+    "output_hidden_states": False,
+    "return_dict": True,
+    "use_cache": True,
+    "is_decoder": False,
+    "add_cross_attention": False,
+    "tie_word_embeddings": True,
+    "architectures": None,
+    "problem_type": None,
+    "bos_token_id": None,
+    "eos_token_id": None,
+    "pad_token_id": None,
+    "sep_token_id": None,
+    "decoder_start_token_id": None,
+}
+_PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+
+class PretrainedConfig:
+    model_type: ClassVar[str] = ""
+    attribute_map: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **kwargs: Any):
+        id2label = kwargs.pop("id2label", None)
+        num_labels = kwargs.pop("num_labels", None)
+        kwargs.pop("label2id", None)  # derived from id2label
+        for key, default in _COMMON_DEFAULTS.items():
+            setattr(self, key, kwargs.pop(key, default))
+        if id2label is None:
+            id2label = {i: f"LABEL_{i}" for i in range(num_labels if num_labels is not None else 2)}
+        self.id2label = {int(k): v for k, v in id2label.items()}
+        if num_labels is not None and num_labels != len(self.id2label):
+            self.id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
+        if self.problem_type is not None and self.problem_type not in _PROBLEM_TYPES:
+            raise ValueError(f"config.problem_type={self.problem_type!r} is not one of {_PROBLEM_TYPES}.")
+        kwargs.pop("model_type", None)
+        kwargs.pop("transformers_version", None)
+        # Unknown keys are kept verbatim so that saving writes them back.
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    # --- aliases -------------------------------------------------------------------------------
+    def __setattr__(self, key: str, value: Any) -> None:
+        key = type(self).attribute_map.get(key, key)
+        super().__setattr__(key, value)
+
+    def __getattr__(self, key: str) -> Any:
+        # Only called when normal lookup fails: resolve aliases here.
+        mapped = type(self).attribute_map.get(key)
+        if mapped is not None:
+            return getattr(self, mapped)
+        raise AttributeError(f"{type(self).__name__} has no attribute {key!r}")
+
+    # --- labels --------------------------------------------------------------------------------
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @num_labels.setter
+    def num_labels(self, n: int) -> None:
+        if len(self.id2label) != n:
+            self.id2label = {i: f"LABEL_{i}" for i in range(n)}
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {v: k for k, v in self.id2label.items()}
+
+    # --- (de)serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if not k.startswith("_")}
+        out["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        out["label2id"] = self.label2id
+        out["model_type"] = self.model_type
+        return dict(sorted(out.items()))
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **overrides: Any) -> PretrainedConfig:
+        model_type = config_dict.get("model_type")
+        if model_type and cls.model_type and model_type not in cls.accepted_model_types():
+            raise ValueError(
+                f"This checkpoint has model_type={model_type!r}, but {cls.__name__} expects "
+                f"{cls.model_type!r}. Load it with the class for {model_type!r}, or use "
+                "flaxformers.AutoConfig / the Auto model classes, which pick the class from config.json."
+            )
+        return cls(**{**config_dict, **overrides})
+
+    @classmethod
+    def accepted_model_types(cls) -> tuple[str, ...]:
+        return (cls.model_type,)
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike) -> PretrainedConfig:
+        with open(path, encoding="utf-8") as f:
+            try:
+                data = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path} is not valid JSON ({e}). Re-download or re-save the config.") from e
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id: str | os.PathLike, **kwargs: Any) -> PretrainedConfig:
+        from flaxformers.checkpoints.hub import resolve_file
+
+        hub_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _HUB_KWARGS}
+        path = resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs)
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return cls.from_dict(data, **kwargs)
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+        if os.path.isfile(save_directory):
+            raise ValueError(f"save_directory={str(save_directory)!r} is a file; pass a directory.")
+        os.makedirs(save_directory, exist_ok=True)
+        atomic_write_text(os.path.join(save_directory, CONFIG_NAME), self.to_json_string())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PretrainedConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} {self.to_json_string()}"
+
+    def _check(self, condition: bool, message: str) -> None:
+        if not condition:
+            raise ValueError(f"{type(self).__name__}: {message}")
+
+
+_HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "token", "force_download", "subfolder")

@@ -1,0 +1,99 @@
+"""GenerationConfig: the decoding settings, read from and written to `generation_config.json`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any
+
+from flaxformers.checkpoints.io import atomic_write_text
+
+GENERATION_CONFIG_NAME = "generation_config.json"
+
+# transformers' defaults for every key we act on.
+DEFAULTS: dict[str, Any] = {
+    "max_length": 20,
+    "max_new_tokens": None,
+    "min_length": 0,
+    "min_new_tokens": None,
+    "do_sample": False,
+    "temperature": 1.0,
+    "top_k": 50,
+    "top_p": 1.0,
+    "min_p": None,
+    "repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "num_beams": 1,
+    "length_penalty": 1.0,
+    "early_stopping": False,
+    "num_return_sequences": 1,
+    "bos_token_id": None,
+    "eos_token_id": None,
+    "pad_token_id": None,
+    "decoder_start_token_id": None,
+    "forced_bos_token_id": None,
+    "forced_eos_token_id": None,
+    "suppress_tokens": None,
+    "begin_suppress_tokens": None,
+    "output_scores": False,
+    "return_dict_in_generate": False,
+}
+_FROM_MODEL_CONFIG = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id",
+                      "forced_bos_token_id", "forced_eos_token_id")
+
+
+class GenerationConfig:
+    def __init__(self, **kwargs: Any):
+        for key, default in DEFAULTS.items():
+            setattr(self, key, kwargs.pop(key, copy.deepcopy(default)))
+        kwargs.pop("transformers_version", None)
+        for key, value in kwargs.items():  # unknown keys survive a round trip
+            setattr(self, key, value)
+
+    @classmethod
+    def from_model_config(cls, model_config: Any) -> GenerationConfig:
+        values = {k: getattr(model_config, k) for k in _FROM_MODEL_CONFIG if getattr(model_config, k, None) is not None}
+        return cls(**values)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> GenerationConfig:
+        return cls(**{**data, **kwargs})
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id: str | os.PathLike, **hub_kwargs: Any) -> GenerationConfig:
+        from flaxformers.checkpoints.hub import resolve_file
+
+        path = resolve_file(path_or_repo_id, GENERATION_CONFIG_NAME, **hub_kwargs)
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: copy.deepcopy(v) for k, v in sorted(self.__dict__.items()) if not k.startswith("_")}
+
+    def to_diff_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.to_dict().items() if k not in DEFAULTS or DEFAULTS[k] != v}
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+        os.makedirs(save_directory, exist_ok=True)
+        text = json.dumps(self.to_diff_dict(), indent=2, sort_keys=True) + "\n"
+        atomic_write_text(os.path.join(save_directory, GENERATION_CONFIG_NAME), text)
+
+    def update(self, **kwargs: Any) -> dict[str, Any]:
+        """Set the known keys; return the ones that are not generation settings."""
+        unused = {}
+        for key, value in kwargs.items():
+            if key in DEFAULTS or hasattr(self, key):
+                setattr(self, key, value)
+            else:
+                unused[key] = value
+        return unused
+
+    def copy(self) -> GenerationConfig:
+        return copy.deepcopy(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GenerationConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"GenerationConfig {json.dumps(self.to_diff_dict(), sort_keys=True)}"

@@ -1,0 +1,395 @@
+"""FlaxPreTrainedModel: transformers 4.57's Flax model contract, over our checkpoint code.
+
+A model object holds a config, a Linen `module` and (unless `_do_init=False`) its `params`.
+Families subclass it with a `module_class`, a `config_class`, `base_model_prefix`, the dummy inputs
+that `init` needs, and a `__call__` with their exact signature that ends in `self._apply`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, ClassVar
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax.core.frozen_dict import FrozenDict, freeze, unfreeze
+
+from flaxformers.checkpoints import io
+from flaxformers.checkpoints.convert import ConversionRules, flatten, flax_to_state_dict, unflatten
+from flaxformers.configuration_utils import _HUB_KWARGS, CONFIG_NAME, PretrainedConfig
+from flaxformers.generation.mixin import GenerationMixin
+
+logger = logging.getLogger("flaxformers")
+
+
+class FlaxPreTrainedModel(GenerationMixin):
+    config_class: ClassVar[type[PretrainedConfig]]
+    module_class: ClassVar[type[nn.Module]]
+    base_model_prefix: ClassVar[str] = ""
+    main_input_name: ClassVar[str] = "input_ids"
+    # Checkpoint names (regexes) that a PyTorch checkpoint may hold and this class does not use.
+    _keys_to_ignore_on_load_unexpected: ClassVar[tuple[str, ...]] = ()
+    _pt_renames: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # PyTorch names that hold a copy of another weight when `tie_word_embeddings` is set.
+    _tied_weights_keys: ClassVar[dict[str, str]] = {}
+
+    def __init__(
+        self,
+        config: PretrainedConfig,
+        input_shape: tuple[int, ...] = (1, 1),
+        seed: int = 0,
+        dtype: jnp.dtype = jnp.float32,
+        _do_init: bool = True,
+        **kwargs: Any,
+    ):
+        if config is None:
+            raise ValueError("config cannot be None: pass a config object, e.g. GPT2Config().")
+        self._config = config
+        self._module = self.module_class(config=config, dtype=dtype, **kwargs)
+        self._module_kwargs = kwargs
+        self.key = jax.random.PRNGKey(seed)
+        self.dtype = dtype
+        self.input_shape = input_shape
+        self.generation_config = self._default_generation_config()
+        self._is_initialized = _do_init
+        self._missing_keys: set[tuple[str, ...]] = set()
+        init_fn = lambda rng: self.init_weights(rng, input_shape)  # noqa: E731
+        self._params_shape_tree = jax.eval_shape(init_fn, self.key)
+        self._required_params = set(flatten(unfreeze(self._params_shape_tree)))
+        if _do_init:
+            self.params = init_fn(self.key)
+
+    # --- what families provide -----------------------------------------------------------------
+    def dummy_inputs(self, input_shape: tuple[int, ...]) -> dict[str, jax.Array]:
+        """Keyword inputs of `module.init` for `input_shape`."""
+        input_ids = jnp.zeros(input_shape, dtype="i4")
+        return {"input_ids": input_ids, "attention_mask": jnp.ones_like(input_ids)}
+
+    # --- init ------------------------------------------------------------------------------------
+    def init_weights(self, rng: jax.Array, input_shape: tuple[int, ...], params: Any = None) -> dict:
+        params_rng, dropout_rng = jax.random.split(rng)
+        variables = self.module.init(
+            {"params": params_rng, "dropout": dropout_rng}, **self.dummy_inputs(input_shape), return_dict=False
+        )
+        random_params = unfreeze(variables["params"])
+        if params is None:
+            return random_params
+        flat, random_flat = flatten(unfreeze(params)), flatten(random_params)
+        for path in self._missing_keys:
+            flat[path] = random_flat[path]
+        self._missing_keys = set()
+        return unflatten(flat)
+
+    def init_cache(self, batch_size: int, max_length: int) -> dict:
+        """A zeroed static KV cache for `max_length` positions, in transformers 4.x Flax's layout."""
+        inputs = self.dummy_inputs((batch_size, max_length))
+
+        def init(rng):
+            return self.module.init(rng, **inputs, init_cache=True, return_dict=False)["cache"]
+
+        shapes = jax.eval_shape(init, jax.random.PRNGKey(0))
+        return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), unfreeze(shapes))
+
+    def enable_gradient_checkpointing(self, policy: Any = None) -> None:
+        """Recompute each layer's activations in the backward pass (`nn.remat`)."""
+        self._module = self.module_class(
+            config=self.config, dtype=self.dtype, gradient_checkpointing=True, remat_policy=policy,
+            **self._module_kwargs,
+        )
+
+    # --- properties ------------------------------------------------------------------------------
+    @property
+    def framework(self) -> str:
+        return "flax"
+
+    @property
+    def config(self) -> PretrainedConfig:
+        return self._config
+
+    @property
+    def module(self) -> nn.Module:
+        return self._module
+
+    @property
+    def params(self) -> dict:
+        if not self._is_initialized:
+            raise ValueError(
+                "`params` cannot be accessed from a model created with `_do_init=False`. Keep the params that "
+                "from_pretrained returned (or call `init_weights`) and pass them as `params=`."
+            )
+        return self._params
+
+    @params.setter
+    def params(self, params: dict) -> None:
+        if not self._is_initialized:
+            raise ValueError(
+                "`params` cannot be set on a model created with `_do_init=False`; pass them as `params=`."
+            )
+        if isinstance(params, FrozenDict):
+            params = unfreeze(params)
+        flat = flatten(params)
+        missing = self.required_params - set(flat)
+        if missing:
+            raise ValueError(f"Some parameters are missing: {sorted('/'.join(p) for p in missing)}.")
+        expected = flatten(unfreeze(self._params_shape_tree))
+        wrong = [
+            f"{'/'.join(p)}: got {tuple(np.shape(flat[p]))}, expected {tuple(expected[p].shape)}"
+            for p in expected
+            if tuple(np.shape(flat[p])) != tuple(expected[p].shape)
+        ]
+        if wrong:
+            raise ValueError("Some parameters have the wrong shape:\n  " + "\n  ".join(wrong))
+        self._params = params
+
+    @property
+    def required_params(self) -> set:
+        return self._required_params
+
+    @property
+    def params_shape_tree(self) -> dict:
+        return self._params_shape_tree
+
+    # --- dtype casts -----------------------------------------------------------------------------
+    def _cast_floating_to(self, params: dict, dtype: jnp.dtype, mask: Any = None) -> dict:
+        def cast(x):
+            return x.astype(dtype) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) else x
+
+        if mask is None:
+            return jax.tree_util.tree_map(cast, unfreeze(params) if isinstance(params, FrozenDict) else params)
+        flat = flatten(unfreeze(params))
+        flat_mask = jax.tree_util.tree_leaves(mask)
+        for do_cast, path in zip(flat_mask, sorted(flat)):
+            if do_cast:
+                flat[path] = cast(flat[path])
+        return unflatten(flat)
+
+    def to_bf16(self, params: dict, mask: Any = None) -> dict:
+        return self._cast_floating_to(params, jnp.bfloat16, mask)
+
+    def to_fp16(self, params: dict, mask: Any = None) -> dict:
+        return self._cast_floating_to(params, jnp.float16, mask)
+
+    def to_fp32(self, params: dict, mask: Any = None) -> dict:
+        return self._cast_floating_to(params, jnp.float32, mask)
+
+    # --- calling ---------------------------------------------------------------------------------
+    def _check_input_ids(self, input_ids: Any, position_ids: Any = None) -> None:
+        """Clear errors for token ids out of range and sequences longer than the positions."""
+        if isinstance(input_ids, jax.core.Tracer):
+            return
+        ids = np.asarray(input_ids)
+        if ids.ndim != 2:
+            raise ValueError(f"input_ids must be [batch, sequence], got shape {ids.shape}.")
+        vocab = self.config.vocab_size
+        if ids.size and (ids.max() >= vocab or ids.min() < 0):
+            raise ValueError(
+                f"input_ids holds token ids outside [0, vocab_size={vocab}) (min {ids.min()}, max {ids.max()}). "
+                "Check that the tokenizer belongs to this model."
+            )
+        max_positions = getattr(self.config, "max_position_embeddings", None)
+        if max_positions is not None and position_ids is not None and not isinstance(position_ids, jax.core.Tracer):
+            top = int(np.asarray(position_ids).max(initial=0))
+            if top >= max_positions:
+                raise ValueError(
+                    f"Position {top} is past the model's max_position_embeddings={max_positions}. "
+                    f"Truncate the input to at most {max_positions} tokens."
+                )
+
+    def _apply(
+        self,
+        inputs: dict[str, Any],
+        *,
+        params: dict | None,
+        past_key_values: dict | None,
+        dropout_rng: jax.Array | None,
+        train: bool,
+        output_attentions: bool | None,
+        output_hidden_states: bool | None,
+        return_dict: bool | None,
+    ):
+        cfg = self.config
+        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        return_dict = cfg.return_dict if return_dict is None else return_dict
+        variables: dict[str, Any] = {"params": params if params is not None else self.params}
+        mutable: Any = False
+        if past_key_values:
+            variables["cache"] = past_key_values
+            mutable = ["cache"]
+        rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+        outputs = self.module.apply(
+            variables,
+            **inputs,
+            deterministic=not train,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=return_dict,
+            rngs=rngs,
+            mutable=mutable,
+        )
+        if past_key_values is not None and mutable:
+            outputs, updated = outputs
+            cache = unfreeze(updated["cache"])
+            if return_dict:
+                outputs["past_key_values"] = cache
+            else:
+                outputs = outputs[:1] + (cache,) + outputs[1:]
+        return outputs
+
+    # --- generation hooks ------------------------------------------------------------------------
+    @classmethod
+    def can_generate(cls) -> bool:
+        return getattr(cls, "is_causal_lm", False)
+
+    def _default_generation_config(self):
+        if not self.can_generate():
+            return None
+        from flaxformers.generation.config import GenerationConfig
+
+        return GenerationConfig.from_model_config(self.config)
+
+    # --- checkpoints -----------------------------------------------------------------------------
+    @classmethod
+    def _conversion_rules(cls, config: PretrainedConfig) -> ConversionRules:
+        tied = cls._tied_weights_keys if getattr(config, "tie_word_embeddings", False) else {}
+        return ConversionRules(
+            base_model_prefix=cls.base_model_prefix,
+            renames=cls._pt_renames,
+            ignore_unexpected=cls._keys_to_ignore_on_load_unexpected,
+            tied=dict(tied),
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        dtype: jnp.dtype = jnp.float32,
+        *model_args: Any,
+        config: PretrainedConfig | str | os.PathLike | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        ignore_mismatched_sizes: bool = False,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        revision: str = "main",
+        _do_init: bool = True,
+        allow_pickle: bool = False,
+        gguf_file: str | None = None,
+        subfolder: str = "",
+        mesh: Any = None,
+        **kwargs: Any,
+    ):
+        """Load a model from a local directory, the HF cache or the Hub.
+
+        Extra keyword arguments that name config keys override the config; the rest go to the model.
+        With `_do_init=False` it returns `(model, params)`, as transformers does.
+        """
+        path = os.fspath(pretrained_model_name_or_path)
+        hub_kwargs = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
+                          force_download=force_download, subfolder=subfolder)
+        state_dict = None
+        if gguf_file is not None:
+            from flaxformers.checkpoints.gguf import load_gguf_checkpoint
+
+            gguf_path = gguf_file if os.path.isabs(gguf_file) else os.path.join(path, gguf_file)
+            gguf_config, state_dict = load_gguf_checkpoint(gguf_path, model_type=cls.config_class.model_type)
+            if config is None:
+                config = cls.config_class.from_dict(gguf_config)
+        config_keys = {k for k in kwargs if k not in ("input_shape", "seed") and not k.startswith("_")}
+        if not isinstance(config, PretrainedConfig):
+            config_path = config if config is not None else path
+            probe = cls.config_class.from_pretrained(config_path, **hub_kwargs)
+            config_keys = {k for k in config_keys if hasattr(probe, k) or k in type(probe).attribute_map}
+            config = cls.config_class.from_pretrained(
+                config_path, **hub_kwargs, **{k: kwargs.pop(k) for k in config_keys}
+            )
+        else:
+            for k in [k for k in config_keys if hasattr(config, k)]:
+                setattr(config, k, kwargs.pop(k))
+        model = cls(config, *model_args, dtype=dtype, _do_init=False, **kwargs)
+
+        from flaxformers.checkpoints.load import load_params
+
+        shapes = flatten(unfreeze(model.params_shape_tree))
+        flat, report = load_params(
+            path, shapes, cls._conversion_rules(config), hub_kwargs={k: v for k, v in hub_kwargs.items()
+                                                                    if k in _HUB_KWARGS},
+            ignore_mismatched_sizes=ignore_mismatched_sizes, allow_pickle=allow_pickle, state_dict=state_dict,
+        )
+        if report.unexpected:
+            logger.warning(
+                "Some weights of the checkpoint at %s were not used when initializing %s: %s",
+                path, cls.__name__, report.unexpected,
+            )
+        missing = {p for p in shapes if p not in flat}  # absent, or mismatched and ignored
+        if missing:
+            logger.warning(
+                "Some weights of %s were not initialized from the checkpoint at %s and are newly initialized: %s",
+                cls.__name__, path, sorted("/".join(p) for p in missing),
+            )
+        model._missing_keys = missing
+        model.loading_report = report
+        params = unflatten({p: jnp.asarray(v) for p, v in flat.items()})
+        if mesh is not None:
+            from flaxformers.training.sharding import shard_params
+
+            params = shard_params(params, model, mesh)
+        if _do_init:
+            if missing:
+                params = model.init_weights(model.key, model.input_shape, params)
+            model._is_initialized = True
+            model.params = params
+            return model
+        return model, params
+
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        params: dict | None = None,
+        push_to_hub: bool = False,
+        max_shard_size: int | str = "10GB",
+        token: str | bool | None = None,
+        safe_serialization: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Write config.json and weights: PyTorch-layout safetensors (default), or Flax msgpack
+        with `safe_serialization=False`. Sharded past `max_shard_size`; every file written atomically."""
+        if push_to_hub:
+            raise NotImplementedError("push_to_hub is not supported: save locally, then `huggingface-cli upload`.")
+        save_directory = os.fspath(save_directory)
+        if os.path.isfile(save_directory):
+            raise ValueError(f"save_directory={save_directory!r} is a file; pass a directory.")
+        os.makedirs(save_directory, exist_ok=True)
+        params = self.params if params is None else params
+        self.config.architectures = [type(self).__name__.removeprefix("Flax")]
+        self.config.save_pretrained(save_directory)
+        if self.generation_config is not None:
+            self.generation_config.save_pretrained(save_directory)
+        flat = {p: np.asarray(jax.device_get(v)) for p, v in flatten(unfreeze(params)).items()}
+        if safe_serialization:
+            io.write_state_dict(flax_to_state_dict(flat, self._conversion_rules(self.config)), save_directory,
+                                max_shard_size=max_shard_size)
+            stale = (io.FLAX_WEIGHTS_NAME, io.FLAX_WEIGHTS_INDEX_NAME)
+        else:
+            tensors = {"/".join(p): v for p, v in flat.items()}
+            shards = io.shard_names(tensors, io.parse_size(max_shard_size))
+            if len(shards) == 1:
+                io.write_msgpack(unflatten(flat), os.path.join(save_directory, io.FLAX_WEIGHTS_NAME))
+            else:
+                io.save_sharded(
+                    tensors, save_directory, io.FLAX_WEIGHTS_NAME, io.FLAX_WEIGHTS_INDEX_NAME, max_shard_size,
+                    io.write_msgpack,  # shards hold flat '/'-joined names, as transformers 4.x wrote them
+                )
+            stale = (io.SAFE_WEIGHTS_NAME, io.SAFE_WEIGHTS_INDEX_NAME)
+        for name in stale:  # a directory holds one format, so loading is unambiguous
+            if os.path.exists(os.path.join(save_directory, name)):
+                os.remove(os.path.join(save_directory, name))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(config={type(self.config).__name__}, dtype={jnp.dtype(self.dtype).name})"
+
+
+__all__ = ["FlaxPreTrainedModel", "CONFIG_NAME", "freeze"]

@@ -1,0 +1,171 @@
+"""Attention, its static KV cache and its masks: written once, used by every family.
+
+Shapes use B batch, T query length, S key length, N query heads, K key/value heads,
+G = N // K query heads per key/value head, H head dim.
+
+The cache lives in the calling module's `cache` collection under transformers 4.x Flax's names
+(`cached_key`, `cached_value`, `cache_index`), so `init_cache` trees are interchangeable with theirs.
+`cache_index` is one scalar for the batch: rows are aligned by left padding, not by per-row offsets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+@dataclass(frozen=True)
+class AttentionSpec:
+    """What varies between families' attention, as data."""
+
+    scale: float  # multiplies q.k
+    causal: bool = True
+    sliding_window: int | None = None  # keys further back than this are masked (Gemma 2/3)
+    softcap: float | None = None  # tanh soft-capping of the logits (Gemma 2)
+    dropout_rate: float = 0.0
+
+
+def write_to_cache(
+    module: nn.Module, key: jax.Array, value: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Write `key`/`value` [B,T,K,H] at the cache index; return the whole cache and the write offset.
+
+    On `init_cache` (no cache yet) the variables are created with the full length of `key`
+    and nothing is written: the caller then sees keys of the whole (dummy) input.
+    """
+    initialized = module.has_variable("cache", "cached_key")
+    cached_key = module.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype)
+    cached_value = module.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)
+    cache_index = module.variable("cache", "cache_index", lambda: jnp.array(0, dtype=jnp.int32))
+    offset = cache_index.value
+    if not initialized:
+        return key, value, offset
+    start = (0, offset, 0, 0)
+    cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, key.astype(cached_key.value.dtype), start)
+    cached_value.value = jax.lax.dynamic_update_slice(
+        cached_value.value, value.astype(cached_value.value.dtype), start
+    )
+    cache_index.value = offset + key.shape[1]
+    return cached_key.value, cached_value.value, offset
+
+
+def has_cache(module: nn.Module) -> bool:
+    return module.has_variable("cache", "cached_key")
+
+
+def attention_mask_4d(
+    query_len: int,
+    key_len: int,
+    query_offset: jax.Array | int = 0,
+    padding_mask: jax.Array | None = None,
+    causal: bool = True,
+    sliding_window: int | None = None,
+) -> jax.Array:
+    """Boolean mask [B|1, 1, T, S]: True where query t may attend to key s.
+
+    Queries sit at slots `query_offset + t` of the key axis. `padding_mask` [B, S] marks real
+    tokens (1) and padding (0). With a cache, keys at or past `query_offset + T` are not written yet,
+    which the causal rule already excludes.
+    """
+    q_slot = query_offset + jnp.arange(query_len)[:, None]  # [T, 1]
+    k_slot = jnp.arange(key_len)[None, :]  # [1, S]
+    mask = jnp.ones((query_len, key_len), dtype=bool)
+    if causal:
+        mask = k_slot <= q_slot
+    if sliding_window is not None:
+        mask = mask & (q_slot - k_slot < sliding_window)
+    mask = mask[None, None]  # [1, 1, T, S]
+    if padding_mask is not None:
+        mask = mask & (padding_mask[:, None, None, :key_len] > 0)
+    return mask
+
+
+def dot_product_attention(
+    query: jax.Array,
+    key: jax.Array,
+    value: jax.Array,
+    spec: AttentionSpec,
+    mask: jax.Array | None = None,
+    bias: jax.Array | None = None,
+    head_mask: jax.Array | None = None,
+    dropout_rng: jax.Array | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """Multi-, grouped- or single-query attention. Returns output [B,T,N,H] and weights [B,N,T,S].
+
+    `mask` is boolean [B|1, 1|N, T, S]; `bias` is added to the logits (ALiBi); `head_mask` [N]
+    scales each head's weights. Logits and softmax are computed in float32.
+    """
+    b, t, n, h = query.shape
+    k = key.shape[2]
+    grouped_query = query.reshape(b, t, k, n // k, h)  # [B, T, K, G, H]
+    logits = jnp.einsum("btkgh,bskh->bkgts", grouped_query, key, preferred_element_type=jnp.float32)
+    logits = logits.reshape(b, n, t, key.shape[1]) * spec.scale  # [B, N, T, S]
+    if spec.softcap is not None:
+        logits = jnp.tanh(logits / spec.softcap) * spec.softcap
+    if bias is not None:
+        logits = logits + bias.astype(jnp.float32)
+    if mask is not None:
+        logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+    weights = jax.nn.softmax(logits, axis=-1)
+    if dropout_rng is not None and spec.dropout_rate > 0.0:
+        keep = jax.random.bernoulli(dropout_rng, 1.0 - spec.dropout_rate, weights.shape)
+        weights = jnp.where(keep, weights / (1.0 - spec.dropout_rate), 0.0)
+    if head_mask is not None:
+        weights = weights * head_mask.astype(weights.dtype)[None, :, None, None]
+    weights = weights.astype(value.dtype)
+    grouped_weights = weights.reshape(b, k, n // k, t, key.shape[1])
+    out = jnp.einsum("bkgts,bskh->btkgh", grouped_weights, value).reshape(b, t, n, h)
+    return out, weights
+
+
+def self_attention(
+    module: nn.Module,
+    query: jax.Array,
+    key: jax.Array,
+    value: jax.Array,
+    spec: AttentionSpec,
+    padding_mask: jax.Array | None,
+    *,
+    init_cache: bool = False,
+    bias_fn=None,
+    head_mask: jax.Array | None = None,
+    deterministic: bool = True,
+) -> tuple[jax.Array, jax.Array]:
+    """Self-attention with the optional static cache: the one place that joins cache and masks.
+
+    `padding_mask` is [B, S]: the whole cache length when a cache is used, else the input length.
+    `bias_fn(key_len)` may return an additive bias [B, N|1, T|1, S] (ALiBi).
+    """
+    offset: jax.Array | int = 0
+    if spec.causal and (has_cache(module) or init_cache):
+        key, value, offset = write_to_cache(module, key, value)
+    mask = attention_mask_4d(
+        query.shape[1], key.shape[1], offset, padding_mask, causal=spec.causal, sliding_window=spec.sliding_window
+    )
+    bias = bias_fn(key.shape[1]) if bias_fn is not None else None
+    dropout_rng = None
+    if not deterministic and spec.dropout_rate > 0.0:
+        dropout_rng = module.make_rng("dropout")
+    return dot_product_attention(query, key, value, spec, mask, bias, head_mask, dropout_rng)
+
+
+def cross_attention(
+    module: nn.Module,
+    query: jax.Array,
+    key: jax.Array,
+    value: jax.Array,
+    spec: AttentionSpec,
+    encoder_padding_mask: jax.Array | None,
+    *,
+    head_mask: jax.Array | None = None,
+    deterministic: bool = True,
+) -> tuple[jax.Array, jax.Array]:
+    """Attention over encoder states: no causality, no cache, encoder padding masked."""
+    mask = None if encoder_padding_mask is None else (encoder_padding_mask[:, None, None, :] > 0)
+    dropout_rng = None
+    if not deterministic and spec.dropout_rate > 0.0:
+        dropout_rng = module.make_rng("dropout")
+    return dot_product_attention(query, key, value, spec, mask, None, head_mask, dropout_rng)

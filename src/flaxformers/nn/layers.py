@@ -1,0 +1,121 @@
+"""Layers shared by the families: projections, norms, activations, RoPE and ALiBi."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+# --- projections ---------------------------------------------------------------------------------
+class DenseOutIn(nn.Module):
+    """A dense layer whose `kernel` is stored [out, in], as transformers 4.x Flax GPT-2 stores Conv1D.
+
+    The contraction reads the kernel in place ('btd,fd->btf'): no transposed copy is built,
+    which is what made transformers' Flax GPT-2 decode slow.
+    """
+
+    features: int
+    use_bias: bool = True
+    dtype: jnp.dtype = jnp.float32
+    kernel_init: Callable = nn.initializers.normal(stddev=0.02)
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init, (self.features, x.shape[-1]))  # [out, in]
+        y = jnp.einsum("...d,fd->...f", x.astype(self.dtype), kernel.astype(self.dtype))
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
+        return y
+
+
+def tied_logits(hidden: jax.Array, embedding: jax.Array, dtype: jnp.dtype) -> jax.Array:
+    """Logits against the input embedding [V, D], read in place (no `embedding.T` per step)."""
+    return jnp.einsum("btd,vd->btv", hidden.astype(dtype), embedding.astype(dtype))
+
+
+# --- norms ---------------------------------------------------------------------------------------
+class RMSNorm(nn.Module):
+    """RMS norm computed in float32. `offset=1.0` gives Gemma's `x * (1 + w)` with `w` initialised at 0."""
+
+    epsilon: float = 1e-6
+    offset: float = 0.0
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        init = nn.initializers.zeros if self.offset else nn.initializers.ones
+        weight = self.param("weight", init, (x.shape[-1],))
+        x32 = x.astype(jnp.float32)
+        normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.epsilon)
+        return (normed * (self.offset + weight.astype(jnp.float32))).astype(self.dtype)
+
+
+def layer_norm(epsilon: float, dtype: jnp.dtype, name: str | None = None) -> nn.LayerNorm:
+    """transformers' LayerNorm: params `scale`/`bias`, statistics in float32."""
+    return nn.LayerNorm(epsilon=epsilon, dtype=dtype, param_dtype=jnp.float32, name=name)
+
+
+# --- activations ---------------------------------------------------------------------------------
+def _quick_gelu(x: jax.Array) -> jax.Array:
+    return x * jax.nn.sigmoid(1.702 * x)
+
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "gelu": partial(jax.nn.gelu, approximate=False),
+    "gelu_new": partial(jax.nn.gelu, approximate=True),
+    "gelu_pytorch_tanh": partial(jax.nn.gelu, approximate=True),
+    "gelu_fast": partial(jax.nn.gelu, approximate=True),
+    "gelu_python": partial(jax.nn.gelu, approximate=False),
+    "quick_gelu": _quick_gelu,
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "linear": lambda x: x,
+}
+
+
+def activation(name: str) -> Callable[[jax.Array], jax.Array]:
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"Unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}.") from None
+
+
+# --- rotary position embedding -------------------------------------------------------------------
+def apply_rope(x: jax.Array, positions: jax.Array, base: float, scaling: float = 1.0) -> jax.Array:
+    """Rotate x [B,T,N,H] by positions [B,T] (the rotate-half layout of HF Llama/Gemma)."""
+    half = x.shape[-1] // 2
+    inv_freq = 1.0 / (base ** (jnp.arange(0, half, dtype=jnp.float32) * 2.0 / x.shape[-1]))  # [H/2]
+    angles = positions.astype(jnp.float32)[..., None] / scaling * inv_freq  # [B, T, H/2]
+    angles = jnp.concatenate([angles, angles], axis=-1)[:, :, None, :]  # [B, T, 1, H]
+    cos, sin = jnp.cos(angles).astype(x.dtype), jnp.sin(angles).astype(x.dtype)
+    rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    return x * cos + rotated * sin
+
+
+# --- ALiBi ---------------------------------------------------------------------------------------
+def alibi_slopes(num_heads: int) -> np.ndarray:
+    """Per-head slopes of ALiBi, including head counts that are not a power of two."""
+    closest = 2 ** math.floor(math.log2(num_heads))
+    base = 2.0 ** (-(2.0 ** -(math.log2(closest) - 3)))
+    slopes = [base ** (i + 1) for i in range(closest)]
+    if closest != num_heads:
+        extra_base = 2.0 ** (-(2.0 ** -(math.log2(2 * closest) - 3)))
+        slopes += [extra_base ** (2 * i + 1) for i in range(num_heads - closest)]
+    return np.asarray(slopes, dtype=np.float32)
+
+
+def alibi_bias(padding_mask: jax.Array, num_heads: int) -> jax.Array:
+    """ALiBi bias [B, N, 1, S] from the padding mask [B, S]: a key's position counts real tokens only,
+    so left padding does not shift it."""
+    positions = (jnp.cumsum(padding_mask, axis=-1) - 1) * padding_mask  # [B, S]
+    slopes = jnp.asarray(alibi_slopes(num_heads))  # [N]
+    return (slopes[None, :, None] * positions[:, None, :].astype(jnp.float32))[:, :, None, :]

@@ -1,0 +1,98 @@
+"""Model outputs: dataclasses that also act as dicts and tuples, like transformers' ModelOutput.
+
+`out.logits`, `out["logits"]` and `out[0]` all work; fields left at None are skipped by key and tuple
+access. Outputs are JAX pytrees, so they pass through `jax.jit` and `jax.tree_util`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from typing import Any
+
+import jax
+
+Array = Any
+
+
+class ModelOutput(OrderedDict):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        jax.tree_util.register_pytree_node(
+            cls,
+            lambda out: ([getattr(out, f.name) for f in dataclasses.fields(out)], None),
+            lambda _, children: cls(*children),
+        )
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is not None:
+                super().__setitem__(field.name, value)
+
+    def __getitem__(self, key: str | int | slice) -> Any:
+        if isinstance(key, str):
+            return dict(self.items())[key]
+        return self.to_tuple()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        super().__setattr__(key, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.keys() and value is not None:
+            super().__setitem__(name, value)
+        super().__setattr__(name, value)
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        return tuple(self[k] for k in self.keys())
+
+    def replace(self, **updates: Any) -> ModelOutput:
+        return dataclasses.replace(self, **updates)
+
+    # OrderedDict's own hashing/eq would compare only the dict part; keep it but make repr readable.
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={type(v).__name__}" for k, v in self.items())
+        return f"{type(self).__name__}({fields})"
+
+
+def _output(name: str, *fields: str) -> type[ModelOutput]:
+    """An output class with the given fields, all defaulting to None."""
+    cls = dataclasses.make_dataclass(
+        name, [(f, Any, dataclasses.field(default=None)) for f in fields], bases=(ModelOutput,), eq=False
+    )
+    cls.__module__ = __name__
+    return cls
+
+
+FlaxBaseModelOutput = _output("FlaxBaseModelOutput", "last_hidden_state", "hidden_states", "attentions")
+FlaxBaseModelOutputWithPast = _output(
+    "FlaxBaseModelOutputWithPast", "last_hidden_state", "past_key_values", "hidden_states", "attentions"
+)
+FlaxBaseModelOutputWithPastAndCrossAttentions = _output(
+    "FlaxBaseModelOutputWithPastAndCrossAttentions",
+    "last_hidden_state", "past_key_values", "hidden_states", "attentions", "cross_attentions",
+)
+FlaxBaseModelOutputWithPooling = _output(
+    "FlaxBaseModelOutputWithPooling", "last_hidden_state", "pooler_output", "hidden_states", "attentions"
+)
+FlaxBaseModelOutputWithPoolingAndCrossAttentions = _output(
+    "FlaxBaseModelOutputWithPoolingAndCrossAttentions",
+    "last_hidden_state", "pooler_output", "hidden_states", "past_key_values", "attentions", "cross_attentions",
+)
+FlaxCausalLMOutput = _output("FlaxCausalLMOutput", "logits", "hidden_states", "attentions")
+FlaxCausalLMOutputWithCrossAttentions = _output(
+    "FlaxCausalLMOutputWithCrossAttentions", "logits", "past_key_values", "hidden_states", "attentions",
+    "cross_attentions",
+)
+FlaxMaskedLMOutput = _output("FlaxMaskedLMOutput", "logits", "hidden_states", "attentions")
+FlaxBertForPreTrainingOutput = _output(
+    "FlaxBertForPreTrainingOutput", "prediction_logits", "seq_relationship_logits", "hidden_states", "attentions"
+)
+FlaxNextSentencePredictorOutput = _output("FlaxNextSentencePredictorOutput", "logits", "hidden_states", "attentions")
+FlaxSequenceClassifierOutput = _output("FlaxSequenceClassifierOutput", "logits", "hidden_states", "attentions")
+FlaxMultipleChoiceModelOutput = _output("FlaxMultipleChoiceModelOutput", "logits", "hidden_states", "attentions")
+FlaxTokenClassifierOutput = _output("FlaxTokenClassifierOutput", "logits", "hidden_states", "attentions")
+FlaxQuestionAnsweringModelOutput = _output(
+    "FlaxQuestionAnsweringModelOutput", "start_logits", "end_logits", "hidden_states", "attentions"
+)
