@@ -57,7 +57,7 @@ def resolve_file(
     )
     if isinstance(cached, str) and not force_download:
         return cached
-    if cached is huggingface_hub.constants._CACHED_NO_EXIST and not force_download:
+    if cached is huggingface_hub._CACHED_NO_EXIST and not force_download:
         if required:
             raise _not_found(path_or_repo_id, filename, "the cache records that the repo has no such file")
         return None

@@ -151,7 +151,8 @@ def read_index(index_path: str | os.PathLike) -> dict[str, str]:
 
 
 # --- safetensors ---------------------------------------------------------------------------------
-def _check_safetensors_header(path: str) -> None:
+def _safetensors_header(path: str) -> dict[str, Any]:
+    """The JSON header of a safetensors file, with clear errors for truncated or corrupt files."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(8)
@@ -161,7 +162,7 @@ def _check_safetensors_header(path: str) -> None:
         if n > size - 8:
             raise CheckpointError(f"{path} has a corrupt safetensors header (length {n} > file size {size}).")
         try:
-            json.loads(f.read(n))
+            return json.loads(f.read(n))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise CheckpointError(f"{path} has a corrupt safetensors header: {e}.") from e
 
@@ -171,7 +172,7 @@ def read_safetensors(path: str | os.PathLike, names: set[str] | None = None) -> 
     from safetensors import SafetensorError, safe_open
 
     path = os.fspath(path)
-    _check_safetensors_header(path)
+    _safetensors_header(path)
     out = {}
     try:
         with safe_open(path, framework="numpy") as f:
@@ -184,10 +185,7 @@ def read_safetensors(path: str | os.PathLike, names: set[str] | None = None) -> 
 
 
 def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
-    from safetensors import safe_open
-
-    with safe_open(os.fspath(path), framework="numpy") as f:
-        return f.metadata() or {}
+    return _safetensors_header(os.fspath(path)).get("__metadata__") or {}
 
 
 def write_safetensors(tensors: dict[str, np.ndarray], path: str, metadata: dict[str, str] | None = None) -> None:
