@@ -102,3 +102,14 @@ FlaxAutoModelForSequenceClassification = _auto("FlaxAutoModelForSequenceClassifi
 FlaxAutoModelForMultipleChoice = _auto("FlaxAutoModelForMultipleChoice", "multiple-choice")
 FlaxAutoModelForTokenClassification = _auto("FlaxAutoModelForTokenClassification", "token-classification")
 FlaxAutoModelForQuestionAnswering = _auto("FlaxAutoModelForQuestionAnswering", "question-answering")
+
+
+def model_class_for_checkpoint(config: PretrainedConfig) -> type:
+    """The Flax class that matches `config.architectures` (e.g. GPT2LMHeadModel), else the base model."""
+    import flaxformers
+
+    for arch in config.architectures or ():
+        cls = getattr(flaxformers, f"Flax{arch}", None) if f"Flax{arch}" in flaxformers.__all__ else None
+        if cls is not None:
+            return cls
+    return model_class_for(config.model_type, "base")

@@ -162,25 +162,47 @@ def _safetensors_header(path: str) -> dict[str, Any]:
         if n > size - 8:
             raise CheckpointError(f"{path} has a corrupt safetensors header (length {n} > file size {size}).")
         try:
-            return json.loads(f.read(n))
+            header = json.loads(f.read(n))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise CheckpointError(f"{path} has a corrupt safetensors header: {e}.") from e
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} has a corrupt safetensors header: not a JSON object.")
+    header["__header_length__"] = n
+    return header
+
+
+_SAFETENSORS_DTYPES = {
+    "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2", "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
+    "U8": np.uint8, "U16": np.uint16, "U32": np.uint32, "U64": np.uint64, "BOOL": np.bool_,
+}
 
 
 def read_safetensors(path: str | os.PathLike, names: set[str] | None = None) -> dict[str, np.ndarray]:
-    """Read tensors (all, or those in `names`) as numpy; bf16 comes back as ml_dtypes.bfloat16."""
-    from safetensors import SafetensorError, safe_open
+    """Read tensors (all, or those in `names`) as numpy arrays over a memory map of the file.
+
+    safetensors' own numpy loader has no bfloat16; ml_dtypes supplies it (and float8) here.
+    """
+    import ml_dtypes
 
     path = os.fspath(path)
-    _safetensors_header(path)
+    header = _safetensors_header(path)
+    start = 8 + header.pop("__header_length__")
+    data = np.memmap(path, dtype=np.uint8, mode="r")
     out = {}
-    try:
-        with safe_open(path, framework="numpy") as f:
-            for name in f.keys():
-                if names is None or name in names:
-                    out[name] = f.get_tensor(name)
-    except SafetensorError as e:
-        raise CheckpointError(f"{path} could not be read as safetensors: {e}") from e
+    for name, info in header.items():
+        if name == "__metadata__" or (names is not None and name not in names):
+            continue
+        try:
+            dtype = _SAFETENSORS_DTYPES[info["dtype"]]
+            dtype = np.dtype(getattr(ml_dtypes, dtype) if isinstance(dtype, str) else dtype)
+            begin, end = (start + o for o in info["data_offsets"])
+            shape = tuple(info["shape"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: corrupt safetensors entry for {name!r} ({e!r}).") from e
+        if end > data.size or end - begin != dtype.itemsize * int(np.prod(shape)):
+            raise CheckpointError(f"{path}: tensor {name!r} lies outside the file; the file is truncated or corrupt.")
+        out[name] = data[begin:end].view(dtype).reshape(shape)
     return out
 
 
@@ -254,8 +276,14 @@ def read_torch_bin(path: str | os.PathLike, *, allow_pickle: bool = False) -> di
 def write_torch_bin(tensors: dict[str, np.ndarray], path: str) -> None:
     import torch
 
+    def to_torch(array: np.ndarray) -> torch.Tensor:
+        array = np.array(array, copy=True, order="C")  # writable: torch rejects read-only memory maps
+        if array.dtype.name == "bfloat16":  # torch.from_numpy knows no ml_dtypes
+            return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+        return torch.from_numpy(array)
+
     with atomic_path(path) as tmp:
-        torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, tmp)
+        torch.save({k: to_torch(v) for k, v in tensors.items()}, tmp)
 
 
 # --- one entry point ------------------------------------------------------------------------------
