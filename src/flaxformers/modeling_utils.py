@@ -198,6 +198,24 @@ class FlaxPreTrainedModel(GenerationMixin):
                     f"Truncate the input to at most {max_positions} tokens."
                 )
 
+    def _token_inputs(
+        self, input_ids: Any, attention_mask: Any = None, position_ids: Any = None, past_key_values: Any = None,
+        *, with_positions: bool = True,
+    ) -> dict[str, jax.Array]:
+        """`input_ids`, `attention_mask` and `position_ids` with transformers' defaults, checked and cast."""
+        batch_size, seq_len = jnp.shape(input_ids)
+        if with_positions and position_ids is None:
+            if past_key_values is not None:
+                raise ValueError("Make sure to provide `position_ids` when passing `past_key_values`.")
+            position_ids = jnp.broadcast_to(jnp.arange(seq_len)[None, :], (batch_size, seq_len))
+        if attention_mask is None:
+            attention_mask = jnp.ones((batch_size, seq_len), dtype="i4")
+        self._check_input_ids(input_ids, position_ids)
+        inputs = {"input_ids": jnp.asarray(input_ids, dtype="i4"), "attention_mask": jnp.asarray(attention_mask, "i4")}
+        if with_positions:
+            inputs["position_ids"] = jnp.asarray(position_ids, dtype="i4")
+        return inputs
+
     def _apply(
         self,
         inputs: dict[str, Any],
