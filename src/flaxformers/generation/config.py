@@ -89,6 +89,39 @@ class GenerationConfig:
                 unused[key] = value
         return unused
 
+    def validate(self) -> None:
+        """Clear errors for settings generate cannot honour."""
+
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                raise ValueError(message)
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        check(is_int(self.num_beams) and self.num_beams >= 1, f"num_beams must be an int >= 1, got {self.num_beams!r}.")
+        check(is_int(self.num_return_sequences) and self.num_return_sequences >= 1,
+              f"num_return_sequences must be an int >= 1, got {self.num_return_sequences!r}.")
+        check(self.max_new_tokens is None or (is_int(self.max_new_tokens) and self.max_new_tokens >= 1),
+              f"max_new_tokens must be an int >= 1, got {self.max_new_tokens!r}.")
+        check(self.max_length is None or is_int(self.max_length), f"max_length must be an int, got {self.max_length!r}.")
+        check(self.min_new_tokens is None or (is_int(self.min_new_tokens) and self.min_new_tokens >= 0),
+              f"min_new_tokens must be an int >= 0, got {self.min_new_tokens!r}.")
+        check(self.min_length is None or (is_int(self.min_length) and self.min_length >= 0),
+              f"min_length must be an int >= 0, got {self.min_length!r}.")
+        if self.do_sample:
+            check(self.temperature is None or self.temperature > 0,
+                  f"temperature must be > 0 when sampling, got {self.temperature!r}; for greedy use do_sample=False.")
+        check(self.top_k is None or (is_int(self.top_k) and self.top_k >= 0), f"top_k must be an int >= 0, got {self.top_k!r}.")
+        check(self.top_p is None or 0.0 <= self.top_p <= 1.0, f"top_p must be in [0, 1], got {self.top_p!r}.")
+        check(self.min_p is None or 0.0 <= self.min_p <= 1.0, f"min_p must be in [0, 1], got {self.min_p!r}.")
+        check(self.repetition_penalty is None or self.repetition_penalty > 0,
+              f"repetition_penalty must be > 0, got {self.repetition_penalty!r}.")
+        check(self.no_repeat_ngram_size is None or (is_int(self.no_repeat_ngram_size) and self.no_repeat_ngram_size >= 0),
+              f"no_repeat_ngram_size must be an int >= 0, got {self.no_repeat_ngram_size!r}.")
+        check(self.early_stopping in (True, False, "never"),
+              f"early_stopping must be True, False or 'never', got {self.early_stopping!r}.")
+
     def copy(self) -> GenerationConfig:
         return copy.deepcopy(self)
 

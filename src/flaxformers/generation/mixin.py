@@ -1,8 +1,299 @@
-"""`generate` for every causal LM. (The engine lands with the generation issue.)"""
+"""`generate` for every causal LM: transformers 4.57's FlaxGenerationMixin API over one compiled engine.
+
+The host side here validates the call, resolves lengths and special tokens as transformers 5 does,
+left-pads the prompt to a length bucket, builds the logits processors in buffer coordinates and runs
+the compiled prefill + decode loop of `flaxformers.generation.engine`.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from flaxformers.generation import engine
+from flaxformers.generation.config import GenerationConfig
+from flaxformers.generation.logits_process import (
+    FlaxForcedBOSTokenLogitsProcessor,
+    FlaxForcedEOSTokenLogitsProcessor,
+    FlaxLogitsProcessor,
+    FlaxMinLengthLogitsProcessor,
+    FlaxNoRepeatNGramLogitsProcessor,
+    FlaxRepetitionPenaltyLogitsProcessor,
+    FlaxSuppressTokensAtBeginLogitsProcessor,
+    FlaxSuppressTokensLogitsProcessor,
+)
+from flaxformers.outputs import _output
+
+logger = logging.getLogger("flaxformers")
+
+FlaxGreedySearchOutput = _output("FlaxGreedySearchOutput", "sequences")
+FlaxSampleOutput = _output("FlaxSampleOutput", "sequences")
+FlaxBeamSearchOutput = _output("FlaxBeamSearchOutput", "sequences", "scores")
+for _cls in (FlaxGreedySearchOutput, FlaxSampleOutput, FlaxBeamSearchOutput):
+    _cls.__module__ = __name__
+
+# Prompt lengths are left-padded up to the next bucket, so prompts of similar length share one compile.
+DEFAULT_PROMPT_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+_EXTRA_KWARGS = ("trace", "logits_processor", "prompt_buckets")
+
+
+def prompt_bucket(length: int, buckets: tuple[int, ...] | None = None) -> int:
+    """The smallest bucket >= length (powers of two past the last bucket)."""
+    for bucket in buckets or DEFAULT_PROMPT_BUCKETS:
+        if bucket >= length:
+            return bucket
+    return 1 << max(length - 1, 0).bit_length()
+
+
+def top_k_bucket(top_k: int, vocab_size: int) -> int:
+    """Static `lax.top_k` size for a dynamic top_k: the next power of two, at least 64."""
+    return min(max(64, 1 << max(top_k - 1, 0).bit_length()), vocab_size)
+
+
+def _as_int_list(value: Any, name: str) -> list[int]:
+    if value is None:
+        return []
+    values = [value] if isinstance(value, int | np.integer) else list(value)
+    if not all(isinstance(v, int | np.integer) and v >= 0 for v in values):
+        raise ValueError(f"`{name}` must be a non-negative int or a list of them, got {value!r}.")
+    return [int(v) for v in values]
+
 
 class GenerationMixin:
-    def generate(self, *args, **kwargs):
-        raise NotImplementedError("generate is not implemented yet")
+    """Adds `generate` to models with `is_causal_lm = True`."""
+
+    # --- transformers 4.57's per-model hooks, written once --------------------------------------
+    def prepare_inputs_for_generation(self, input_ids, max_length: int, attention_mask=None) -> dict[str, Any]:
+        """A fresh cache for `max_length`, the cache-wide attention mask and the prompt's position ids."""
+        batch_size, seq_length = input_ids.shape
+        past_key_values = self.init_cache(batch_size, max_length)
+        # Positions past the prompt are masked by causality, so one static mask serves the whole loop.
+        extended_attention_mask = jnp.ones((batch_size, max_length), dtype="i4")
+        if attention_mask is not None:
+            position_ids = attention_mask.cumsum(axis=-1) - 1
+            extended_attention_mask = lax.dynamic_update_slice(
+                extended_attention_mask, jnp.asarray(attention_mask, "i4"), (0, 0)
+            )
+        else:
+            position_ids = jnp.broadcast_to(jnp.arange(seq_length, dtype="i4")[None, :], (batch_size, seq_length))
+        return {"past_key_values": past_key_values, "attention_mask": extended_attention_mask,
+                "position_ids": position_ids}
+
+    def update_inputs_for_generation(self, model_outputs, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+        model_kwargs["past_key_values"] = model_outputs.past_key_values
+        model_kwargs["position_ids"] = model_kwargs["position_ids"][:, -1:] + 1
+        return model_kwargs
+
+    # --- generate --------------------------------------------------------------------------------
+    def generate(
+        self,
+        input_ids: Any,
+        attention_mask: Any = None,
+        generation_config: GenerationConfig | None = None,
+        prng_key: jax.Array | None = None,
+        params: dict | None = None,
+        streamer: Any = None,
+        **kwargs: Any,
+    ):
+        """Generate token ids with greedy search, sampling or beam search.
+
+        `input_ids` [B, T] is the (left-padded) prompt and `attention_mask` [B, T] marks its real
+        tokens. Keyword arguments override `generation_config` (default: `model.generation_config`).
+        `streamer` (an object with `put(tokens)` and `end()`, e.g. `TextStreamer`) receives the
+        prompt, then each new token as it is made. Returns `FlaxGreedySearchOutput`,
+        `FlaxSampleOutput` or `FlaxBeamSearchOutput` with `sequences` [B * num_return_sequences,
+        T + max_new_tokens] (rows that stopped early are padded with `pad_token_id`).
+        """
+        if not getattr(type(self), "is_causal_lm", False):
+            raise TypeError(
+                f"{type(self).__name__} cannot generate: use a model with a language-modeling head "
+                "(e.g. FlaxGPT2LMHeadModel, FlaxAutoModelForCausalLM)."
+            )
+        base = generation_config if generation_config is not None else self.generation_config
+        config = (base or GenerationConfig.from_model_config(self.config)).copy()
+        extra = {k: kwargs.pop(k) for k in _EXTRA_KWARGS if k in kwargs}
+        unused = config.update(**kwargs)
+        if unused:
+            raise ValueError(
+                f"generate() got unknown keyword arguments {sorted(unused)}; expected GenerationConfig keys "
+                "(max_new_tokens, do_sample, temperature, top_k, top_p, num_beams, ...)."
+            )
+        config.validate()
+        request = _Request.build(self, input_ids, attention_mask, config, "max_length" in kwargs, extra)
+        params = params if params is not None else self.params
+        if streamer is not None and request.plan.mode == "beam":
+            raise ValueError("`streamer` cannot be used with beam search (num_beams > 1); use num_beams=1.")
+        prng_key = prng_key if prng_key is not None else jax.random.PRNGKey(0)
+        return request.run(self, params, prng_key, streamer)
+
+
+class _Request:
+    """One generate call, resolved: the plan (static) and the arrays and processors (traced)."""
+
+    @classmethod
+    def build(cls, model, input_ids, attention_mask, config: GenerationConfig, explicit_max_length: bool,
+              extra: dict[str, Any]) -> _Request:
+        self = cls()
+        ids = np.asarray(input_ids)
+        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"input_ids must be an integer array [batch, sequence], got shape {ids.shape} "
+                             f"and dtype {ids.dtype}; wrap a single prompt as [ids].")
+        if ids.shape[1] == 0:
+            raise ValueError("input_ids is empty: pass at least one prompt token (e.g. the bos token).")
+        model._check_input_ids(ids)
+        mask = np.ones_like(ids, np.int32) if attention_mask is None else np.asarray(attention_mask).astype(np.int32)
+        if mask.shape != ids.shape:
+            raise ValueError(f"attention_mask has shape {mask.shape} but input_ids has {ids.shape}; they must match.")
+        if ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
+            raise ValueError(
+                "attention_mask is right-padded; decoder-only generation needs left padding: tokenize with "
+                "padding_side='left'."
+            )
+        batch, prompt_len = ids.shape
+        vocab = model.config.vocab_size
+
+        # special tokens, as transformers 5 resolves them
+        eos = _as_int_list(config.eos_token_id, "eos_token_id")
+        pad = config.pad_token_id
+        if pad is None and eos:
+            pad = eos[0]
+        fill = pad if pad is not None else 0  # what finished rows and unused columns hold
+
+        # lengths
+        if config.max_new_tokens is not None:
+            max_new = int(config.max_new_tokens)
+        elif explicit_max_length or config.max_length != 20:
+            max_new = int(config.max_length) - prompt_len
+        else:  # transformers' default: 20 new tokens, within the positions
+            max_length = prompt_len + 20
+            positions = getattr(model.config, "max_position_embeddings", None)
+            max_new = (min(max_length, positions) if positions else max_length) - prompt_len
+        if max_new < 1:
+            raise ValueError(
+                f"Nothing to generate: the prompt has {prompt_len} tokens and max_length is {prompt_len + max_new}. "
+                "Set max_new_tokens >= 1."
+            )
+        max_length = prompt_len + max_new
+        positions = getattr(model.config, "max_position_embeddings", None)
+        longest = int(mask.sum(axis=1).max()) + max_new
+        if positions is not None and longest > positions:
+            raise ValueError(
+                f"A prompt of {longest - max_new} tokens plus max_new_tokens={max_new} needs {longest} positions, "
+                f"more than the model's max_position_embeddings={positions}. Lower max_new_tokens or truncate."
+            )
+        min_length = int(config.min_length or 0)
+        if config.min_new_tokens is not None:
+            min_length = prompt_len + int(config.min_new_tokens)
+
+        # mode
+        num_beams, nrs = int(config.num_beams), int(config.num_return_sequences)
+        if config.do_sample and num_beams > 1:
+            raise NotImplementedError("Beam sampling (do_sample=True with num_beams > 1) is not supported.")
+        if num_beams == 1 and not config.do_sample and nrs != 1:
+            raise ValueError(f"Greedy search returns one sequence per prompt; got num_return_sequences={nrs}. "
+                             "Use do_sample=True or num_beams >= num_return_sequences.")
+        if num_beams > 1 and nrs > num_beams:
+            raise ValueError(f"num_return_sequences={nrs} must be <= num_beams={num_beams}.")
+        mode = "beam" if num_beams > 1 else ("sample" if config.do_sample else "greedy")
+        if mode == "sample" and nrs > 1:  # each prompt row becomes nrs rows
+            ids, mask = np.repeat(ids, nrs, axis=0), np.repeat(mask, nrs, axis=0)
+
+        # bucket: left-pad to a shared length so similar prompts reuse one compiled loop
+        bucket = prompt_bucket(prompt_len, extra.get("prompt_buckets"))
+        offset = bucket - prompt_len
+        ids = np.concatenate([np.full((ids.shape[0], offset), fill, np.int32), ids.astype(np.int32)], axis=1)
+        mask = np.concatenate([np.zeros((mask.shape[0], offset), np.int32), mask], axis=1)
+
+        # processors, in transformers 5's order; lengths count from the bucket offset
+        rows = ids.shape[0] * (num_beams if mode == "beam" else 1)
+        i32 = lambda v: np.asarray(v, np.int32)  # noqa: E731  fixed dtypes: a new value never retraces
+        f32 = lambda v: np.asarray(v, np.float32)  # noqa: E731
+        start = i32(offset)
+        eos_arr = i32(eos).reshape(-1)
+        processors: list[FlaxLogitsProcessor] = []
+        if config.repetition_penalty is not None and config.repetition_penalty != 1.0:
+            ignore = np.argmax(mask[:, offset:] != 0, axis=1)  # each row's left padding is not penalised
+            if mode == "beam":
+                ignore = np.repeat(ignore, num_beams)
+            processors.append(FlaxRepetitionPenaltyLogitsProcessor(
+                f32(config.repetition_penalty), i32(ignore), start))
+        if config.no_repeat_ngram_size:
+            processors.append(FlaxNoRepeatNGramLogitsProcessor(int(config.no_repeat_ngram_size), start))
+        if eos and min_length > 0:
+            processors.append(FlaxMinLengthLogitsProcessor(i32(min_length), eos_arr, start))
+        if config.forced_bos_token_id is not None:
+            processors.append(FlaxForcedBOSTokenLogitsProcessor(i32(config.forced_bos_token_id), start))
+        if config.forced_eos_token_id is not None:
+            forced_eos = i32(_as_int_list(config.forced_eos_token_id, "forced_eos_token_id"))
+            processors.append(FlaxForcedEOSTokenLogitsProcessor(i32(max_length), forced_eos, start))
+        if config.suppress_tokens is not None:
+            processors.append(FlaxSuppressTokensLogitsProcessor(
+                i32(_as_int_list(config.suppress_tokens, "suppress_tokens"))))
+        if config.begin_suppress_tokens is not None:
+            begin = prompt_len + (1 if prompt_len == 1 and config.forced_bos_token_id is not None else 0)
+            processors.append(FlaxSuppressTokensAtBeginLogitsProcessor(
+                i32(_as_int_list(config.begin_suppress_tokens, "begin_suppress_tokens")), i32(begin), start))
+        custom = extra.get("logits_processor")
+        if custom:
+            processors.extend(custom)
+
+        top_k = int(config.top_k or 0)
+        top_p = 1.0 if config.top_p is None else float(config.top_p)
+        self.plan = engine.Plan(
+            mode=mode, batch=ids.shape[0], bucket=bucket, max_new_tokens=max_new, num_beams=num_beams,
+            early_stopping=config.early_stopping if mode == "beam" else False,
+            top_k_bucket=top_k_bucket(top_k, vocab) if mode == "sample" and top_k > 0 else 0,
+            full_top_p=mode == "sample" and top_k == 0 and top_p < 1.0,
+        )
+        self.sampling = engine.Sampling(
+            temperature=f32(config.temperature if mode == "sample" and config.temperature else 1.0),
+            top_k=i32(min(top_k, vocab)), top_p=f32(top_p), min_p=f32(config.min_p or 0.0),
+        )
+        self.consts = engine.Consts(
+            pad_token_id=i32(fill), eos_token_id=eos_arr,
+            length_denominators=engine.length_denominators(max_new, config.length_penalty if mode == "beam" else 1.0),
+            length_penalty=f32(config.length_penalty if mode == "beam" else 1.0),
+        )
+        self.processors = tuple(processors)
+        self.ids, self.mask, self.offset, self.nrs, self.rows = ids, mask, offset, nrs, rows
+        return self
+
+    def run(self, model, params, prng_key, streamer):
+        gen = engine.compiled_generator(model, self.plan)
+        plan = self.plan
+        if plan.mode == "beam":
+            state = gen.prefill(params, self.ids, self.mask, self.processors, self.consts)
+            state = gen.decode(params, state, self.processors, self.consts, np.int32(plan.length))
+            sequences = np.asarray(state.sequences)[:, : self.nrs].reshape(-1, plan.length)[:, self.offset:]
+            scores = np.asarray(state.scores)[:, : self.nrs].reshape(-1)
+            return FlaxBeamSearchOutput(sequences=jnp.asarray(sequences), scores=jnp.asarray(scores))
+
+        output_cls = FlaxSampleOutput if plan.mode == "sample" else FlaxGreedySearchOutput
+        args = (self.processors, self.sampling, self.consts)
+        state, tokens, stopped = gen.prefill(params, self.ids, self.mask, *args, prng_key)
+        if streamer is None:
+            state, _, _ = gen.decode(params, state, *args, np.int32(plan.length))
+            sequences = np.asarray(state.sequences)[:, self.offset:]
+            return output_cls(sequences=jnp.asarray(sequences))
+
+        streamer.put(self.ids[:, self.offset:])
+        cur_len, pending = plan.bucket + 1, (state, tokens, stopped)
+        while True:
+            state, tokens, stopped = pending
+            # dispatch the next step before reading this token, so the device never waits on the host
+            ahead = gen.decode(params, state, *args, np.int32(cur_len + 1)) if cur_len < plan.length else None
+            streamer.put(np.asarray(tokens))
+            if ahead is None or bool(stopped):
+                final = state if ahead is None else ahead[0]  # `state` was donated to the step ahead
+                break
+            pending, cur_len = ahead, cur_len + 1
+        streamer.end()
+        return output_cls(sequences=jnp.asarray(np.asarray(final.sequences)[:, self.offset:]))
+
+
+__all__ = ["GenerationMixin", "FlaxGreedySearchOutput", "FlaxSampleOutput", "FlaxBeamSearchOutput", "prompt_bucket"]

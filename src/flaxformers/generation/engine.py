@@ -1,0 +1,315 @@
+"""The compiled generation loop shared by every causal LM.
+
+Two jitted functions per plan (a plan is the static part of a call: mode, batch, prompt bucket,
+new-token budget, beams, top-k bucket):
+  * `prefill` runs the left-padded prompt through the model into a fresh static KV cache and picks
+    the first new token;
+  * `decode` runs a `lax.while_loop` of one-token steps until every row is done or `limit` is
+    reached. Its state (cache included) is donated, so the cache is updated in place.
+
+Streaming calls `decode` with `limit = cur_len + 1`: the same compiled step, one token per call.
+Numeric settings (temperature, top-p, penalties, token ids, lengths) travel as arrays, so a new
+value never recompiles. Prompt columns before `offset` are bucket padding: masked out of attention
+and skipped by the processors (their `start`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from flaxformers.generation.logits_process import (
+    NEG_INF,
+    FlaxTopPLogitsWarper,
+    min_p_remove,
+    top_k_keep,
+    top_p_remove_sorted,
+)
+
+Array = Any
+BIG_NEG = -1.0e9  # transformers' "impossible" beam score
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a compiled loop depends on; everything else is a traced argument."""
+
+    mode: str  # "greedy" | "sample" | "beam"
+    batch: int  # prompt rows
+    bucket: int  # padded prompt length
+    max_new_tokens: int
+    num_beams: int = 1
+    early_stopping: bool | str = False
+    top_k_bucket: int = 0  # sample: candidates kept by lax.top_k (0: whole vocabulary)
+    full_top_p: bool = False  # sample without top-k: sort the vocabulary for top-p
+
+    @property
+    def length(self) -> int:
+        return self.bucket + self.max_new_tokens
+
+
+class Sampling(struct.PyTreeNode):
+    temperature: Array
+    top_k: Array
+    top_p: Array
+    min_p: Array
+
+
+class Consts(struct.PyTreeNode):
+    pad_token_id: Array  # scalar
+    eos_token_id: Array  # [E], E may be 0
+    length_denominators: Array  # [max_new + 1]: n ** length_penalty (beam search)
+    length_penalty: Array
+
+
+class State(struct.PyTreeNode):
+    cur_len: Array  # scalar: buffer column of the next token
+    sequences: Array  # [B, L]
+    finished: Array  # [B]
+    positions: Array  # [B]: position id of the next token
+    mask: Array  # [B, L]: attention mask over the cache
+    cache: Any
+    rng: Array
+
+
+class BeamState(struct.PyTreeNode):
+    cur_len: Array
+    running_sequences: Array  # [B, nb, L]
+    running_scores: Array  # [B, nb]
+    sequences: Array  # [B, nb, L]: finished hypotheses
+    scores: Array  # [B, nb]
+    is_finished: Array  # [B, nb]
+    unsatisfied: Array  # [B, 1]: the early-stop heuristic still sees room to improve
+    done: Array  # scalar
+    positions: Array  # [B * nb]
+    mask: Array  # [B * nb, L]
+    cache: Any
+
+
+def _is_eos(tokens: Array, eos: Array) -> Array:
+    return jnp.any(tokens[..., None] == eos, axis=-1)
+
+
+def apply_processors(processors: tuple, input_ids: Array, scores: Array, cur_len: Array) -> Array:
+    for processor in processors:
+        scores = processor(input_ids, scores, cur_len)
+    return scores
+
+
+def sample_token(rng: Array, scores: Array, sampling: Sampling, plan: Plan) -> Array:
+    """Temperature, top-k, top-p and min-p (transformers' order), then one draw per row.
+
+    With top-k the other filters only see its candidates: every other token is already -inf there,
+    so this equals filtering the whole vocabulary, at the cost of one `lax.top_k`.
+    """
+    scores = scores / sampling.temperature
+    if plan.top_k_bucket:
+        values, indices = jax.lax.top_k(scores, plan.top_k_bucket)  # [B, K], descending
+        values = jnp.where(top_k_keep(values, sampling.top_k), values, NEG_INF)
+        values = jnp.where(top_p_remove_sorted(values, sampling.top_p), NEG_INF, values)
+        values = jnp.where(min_p_remove(values, sampling.min_p), NEG_INF, values)
+        choice = jax.random.categorical(rng, values, axis=-1)
+        return jnp.take_along_axis(indices, choice[:, None], axis=-1)[:, 0]
+    if plan.full_top_p:
+        scores = FlaxTopPLogitsWarper(sampling.top_p)(None, scores, None)
+    scores = jnp.where(min_p_remove(scores, sampling.min_p), NEG_INF, scores)
+    return jax.random.categorical(rng, scores, axis=-1)
+
+
+class CompiledGenerator:
+    """The prefill and decode functions of one model module and one plan."""
+
+    def __init__(self, model: Any, plan: Plan):
+        self.model = model
+        self.module = model.module
+        self.plan = plan
+        self.traces = 0  # how many times the functions were traced (= compiled)
+        beam = plan.mode == "beam"
+        self.prefill = jax.jit(self._beam_prefill if beam else self._prefill)
+        self.decode = jax.jit(self._beam_decode if beam else self._decode, donate_argnums=(1,))
+
+    # --- the model -------------------------------------------------------------------------------
+    def _forward(self, params, cache, input_ids, mask, positions):
+        outputs, mutated = self.module.apply(
+            {"params": params, "cache": cache},
+            input_ids=input_ids, attention_mask=mask, position_ids=positions, deterministic=True,
+            init_cache=False, output_attentions=False, output_hidden_states=False, return_dict=True,
+            mutable=["cache"],
+        )
+        return outputs.logits[:, -1, :].astype(jnp.float32), mutated["cache"]  # [B, V]
+
+    def _run_prompt(self, params, prompt, prompt_mask):
+        """Prefill: returns last-position logits, the cache, the cache mask and next positions."""
+        b, length = prompt.shape[0], self.plan.length
+        cache = self.model.init_cache(b, length)  # zeros, built inside the compiled function
+        mask = jnp.concatenate([prompt_mask, jnp.ones((b, self.plan.max_new_tokens), prompt_mask.dtype)], axis=1)
+        positions = jnp.maximum(jnp.cumsum(prompt_mask, axis=1) - 1, 0)  # left padding does not count
+        logits, cache = self._forward(params, cache, prompt, mask, positions)
+        return logits, cache, mask, jnp.sum(prompt_mask, axis=1).astype(jnp.int32)
+
+    # --- greedy and sampling -------------------------------------------------------------------
+    def _select(self, state: State, logits, processors, sampling, consts):
+        scores = apply_processors(processors, state.sequences, logits, state.cur_len)
+        rng = state.rng
+        if self.plan.mode == "sample":
+            rng, key = jax.random.split(rng)
+            tokens = sample_token(key, scores, sampling, self.plan)
+        else:
+            tokens = jnp.argmax(scores, axis=-1)
+        tokens = jnp.where(state.finished, consts.pad_token_id, tokens).astype(jnp.int32)
+        sequences = jax.lax.dynamic_update_slice(state.sequences, tokens[:, None], (0, state.cur_len))
+        return state.replace(
+            cur_len=state.cur_len + 1, sequences=sequences, finished=state.finished | _is_eos(tokens, consts.eos_token_id),
+            rng=rng,
+        ), tokens
+
+    def _prefill(self, params, prompt, prompt_mask, processors, sampling, consts, rng):
+        self.traces += 1
+        logits, cache, mask, positions = self._run_prompt(params, prompt, prompt_mask)
+        b = prompt.shape[0]
+        sequences = jnp.concatenate(
+            [prompt, jnp.full((b, self.plan.max_new_tokens), consts.pad_token_id, jnp.int32)], axis=1
+        )
+        state = State(
+            cur_len=jnp.array(self.plan.bucket, jnp.int32), sequences=sequences, finished=jnp.zeros((b,), bool),
+            positions=positions, mask=mask, cache=cache, rng=rng,
+        )
+        state, tokens = self._select(state, logits, processors, sampling, consts)
+        return state, tokens, self._stopped(state)
+
+    def _stopped(self, state: State):
+        return jnp.all(state.finished) | (state.cur_len >= self.plan.length)
+
+    def _decode(self, params, state: State, processors, sampling, consts, limit):
+        self.traces += 1
+        b = state.sequences.shape[0]
+
+        def cond(s: State):
+            return (s.cur_len < limit) & ~jnp.all(s.finished)
+
+        def body(s: State):
+            last = jax.lax.dynamic_slice(s.sequences, (0, s.cur_len - 1), (b, 1))  # [B, 1]
+            logits, cache = self._forward(params, s.cache, last, s.mask, s.positions[:, None])
+            s = s.replace(cache=cache, positions=s.positions + 1)
+            return self._select(s, logits, processors, sampling, consts)[0]
+
+        state = jax.lax.while_loop(cond, body, state)
+        tokens = jax.lax.dynamic_slice(state.sequences, (0, state.cur_len - 1), (b, 1))[:, 0]
+        return state, tokens, self._stopped(state)
+
+    # --- beam search (transformers 5's algorithm, in static shapes) ----------------------------
+    def _beam_select(self, state: BeamState, logits, processors, consts) -> BeamState:
+        plan, nb = self.plan, self.plan.num_beams
+        b, _, length = state.running_sequences.shape
+        vocab = logits.shape[-1]
+        n_eos = consts.eos_token_id.shape[0]
+        keep = max(2, 1 + n_eos) * nb  # enough candidates that nb stay alive if the best ones end
+        flat_running = state.running_sequences.reshape(b * nb, length)
+        log_probs = apply_processors(processors, flat_running, jax.nn.log_softmax(logits, axis=-1), state.cur_len)
+        log_probs = (log_probs.reshape(b, nb, vocab) + state.running_scores[:, :, None]).reshape(b, nb * vocab)
+        topk_scores, topk_indices = jax.lax.top_k(log_probs, keep)  # [B, keep]
+        source_beam, tokens = topk_indices // vocab, (topk_indices % vocab).astype(jnp.int32)
+        topk_sequences = jnp.take_along_axis(state.running_sequences, source_beam[:, :, None], axis=1)
+        topk_sequences = jax.lax.dynamic_update_slice(topk_sequences, tokens[:, :, None], (0, 0, state.cur_len))
+        hits = _is_eos(tokens, consts.eos_token_id) | (state.cur_len + 1 >= length)  # stopping criteria
+
+        # beams that go on: the best `nb` candidates that did not stop
+        running_candidates = topk_scores + hits.astype(jnp.float32) * BIG_NEG
+        nxt = jax.lax.top_k(running_candidates, nb)[1]
+        running_sequences = jnp.take_along_axis(topk_sequences, nxt[:, :, None], axis=1)
+        running_scores = jnp.take_along_axis(running_candidates, nxt, axis=1)
+        running_source = jnp.take_along_axis(source_beam, nxt, axis=1)
+
+        # finished hypotheses: only the top `nb` candidates may enter, with the length penalty applied
+        generated = state.cur_len + 1 - plan.bucket
+        just_finished = hits & (jnp.arange(keep) < nb)[None, :]
+        finished_scores = topk_scores / consts.length_denominators[generated]
+        beams_full = jnp.all(state.is_finished, axis=-1, keepdims=True) & (plan.early_stopping is True)
+        finished_scores += beams_full.astype(jnp.float32) * BIG_NEG
+        finished_scores += (~state.unsatisfied).astype(jnp.float32) * BIG_NEG
+        finished_scores += (~just_finished).astype(jnp.float32) * BIG_NEG
+        merged_scores = jnp.concatenate([state.scores, finished_scores], axis=1)
+        best = jax.lax.top_k(merged_scores, nb)[1]
+        sequences = jnp.take_along_axis(jnp.concatenate([state.sequences, topk_sequences], 1), best[:, :, None], 1)
+        scores = jnp.take_along_axis(merged_scores, best, axis=1)
+        is_finished = jnp.take_along_axis(jnp.concatenate([state.is_finished, just_finished], 1), best, axis=1)
+
+        # the cache follows the surviving beams
+        rows = (jnp.arange(b)[:, None] * nb + running_source).reshape(-1)
+        cache = jax.tree_util.tree_map(lambda x: x if x.ndim == 0 else x[rows], state.cache)
+
+        cur_len = state.cur_len + 1
+        if plan.early_stopping == "never":
+            best_length = jnp.where(consts.length_penalty > 0.0, plan.max_new_tokens, cur_len - plan.bucket)
+        else:
+            best_length = cur_len - plan.bucket
+        best_possible = running_scores[:, :1] / consts.length_denominators[best_length]
+        worst_finished = jnp.where(is_finished, jnp.min(scores, axis=1, keepdims=True), BIG_NEG)
+        unsatisfied = state.unsatisfied & jnp.any(best_possible > worst_finished, axis=-1, keepdims=True)
+        go_on = (
+            jnp.any(unsatisfied)
+            & ~(jnp.all(is_finished) & (plan.early_stopping is True))
+            & ~jnp.all(hits)
+        )
+        return state.replace(
+            cur_len=cur_len, running_sequences=running_sequences, running_scores=running_scores,
+            sequences=sequences, scores=scores, is_finished=is_finished, unsatisfied=unsatisfied,
+            done=~go_on, cache=cache,
+        )
+
+    def _beam_prefill(self, params, prompt, prompt_mask, processors, consts):
+        self.traces += 1
+        plan, nb = self.plan, self.plan.num_beams
+        b, length = prompt.shape[0], plan.length
+        logits, cache, mask, positions = self._run_prompt(params, prompt, prompt_mask)  # once per prompt
+        beams = lambda x: jnp.repeat(x, nb, axis=0)  # noqa: E731  [B, ...] -> [B * nb, ...]
+        cache = jax.tree_util.tree_map(lambda x: x if x.ndim == 0 else beams(x), cache)
+        sequences = jnp.concatenate(
+            [prompt, jnp.full((b, plan.max_new_tokens), consts.pad_token_id, jnp.int32)], axis=1
+        )
+        sequences = jnp.broadcast_to(sequences[:, None, :], (b, nb, length))
+        state = BeamState(
+            cur_len=jnp.array(plan.bucket, jnp.int32), running_sequences=sequences,
+            running_scores=jnp.tile(jnp.array([0.0] + [BIG_NEG] * (nb - 1), jnp.float32), (b, 1)),
+            sequences=sequences, scores=jnp.full((b, nb), BIG_NEG, jnp.float32), is_finished=jnp.zeros((b, nb), bool),
+            unsatisfied=jnp.ones((b, 1), bool), done=jnp.array(False), positions=beams(positions), mask=beams(mask),
+            cache=cache,
+        )
+        return self._beam_select(state, beams(logits), processors, consts)
+
+    def _beam_decode(self, params, state: BeamState, processors, consts, limit):
+        self.traces += 1
+        nb = self.plan.num_beams
+        b = state.running_sequences.shape[0]
+
+        def cond(s: BeamState):
+            return (s.cur_len < limit) & ~s.done
+
+        def body(s: BeamState):
+            last = jax.lax.dynamic_slice(s.running_sequences, (0, 0, s.cur_len - 1), (b, nb, 1)).reshape(b * nb, 1)
+            logits, cache = self._forward(params, s.cache, last, s.mask, s.positions[:, None])
+            s = s.replace(cache=cache, positions=s.positions + 1)
+            return self._beam_select(s, logits, processors, consts)
+
+        return jax.lax.while_loop(cond, body, state)
+
+
+def compiled_generator(model: Any, plan: Plan) -> CompiledGenerator:
+    """The model's generator for `plan`, built once and kept on the model object."""
+    store = model.__dict__.setdefault("_compiled_generators", {})
+    key = (id(model.module), plan)
+    if key not in store:
+        store[key] = CompiledGenerator(model, plan)
+    return store[key]
+
+
+def length_denominators(max_new_tokens: int, length_penalty: float) -> np.ndarray:
+    """n ** length_penalty for n = 0..max_new_tokens, in float64 then float32, as transformers computes it."""
+    n = np.arange(max_new_tokens + 1, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.power(n, float(length_penalty)).astype(np.float32)
