@@ -292,8 +292,8 @@ class Gemma3TextConfig(Gemma2Config):
         return {"rope_theta": default, **params}
 
     def _validate(self) -> None:
-        super()._validate()
         self._check(self._pattern() > 0, f"sliding_window_pattern={self._pattern()} must be positive.")
+        super()._validate()
 
 
 __all__ = ["GemmaConfig", "Gemma2Config", "Gemma3TextConfig"]

@@ -189,19 +189,7 @@ class FlaxGemmaPreTrainedModel(FlaxPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ):
-        batch_size, seq_len = jnp.shape(input_ids)
-        if position_ids is None:
-            if past_key_values is not None:
-                raise ValueError("Make sure to provide `position_ids` when passing `past_key_values`.")
-            position_ids = jnp.broadcast_to(jnp.arange(seq_len)[None, :], (batch_size, seq_len))
-        if attention_mask is None:
-            attention_mask = jnp.ones((batch_size, seq_len), dtype="i4")
-        self._check_input_ids(input_ids, position_ids)
-        inputs = {
-            "input_ids": jnp.asarray(input_ids, dtype="i4"),
-            "attention_mask": jnp.asarray(attention_mask, dtype="i4"),
-            "position_ids": jnp.asarray(position_ids, dtype="i4"),
-        }
+        inputs = self._token_inputs(input_ids, attention_mask, position_ids, past_key_values)
         return self._apply(
             inputs, params=params, past_key_values=past_key_values, dropout_rng=dropout_rng, train=train,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=return_dict,
