@@ -113,14 +113,18 @@ class Tokenizer:
         if pairs is not None and len(pairs) != len(texts):
             raise ValueError(f"text has {len(texts)} items but text_pair has {len(pairs)}; pass one pair per text.")
         inputs = texts if pairs is None else list(zip(texts, pairs))
-        encodings = self.backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
-        rows = [list(e.ids) for e in encodings]
-        types = [list(e.type_ids) for e in encodings]
         if truncation:
             limit = max_length or self.model_max_length
             if limit is None:
                 raise ValueError("truncation=True needs max_length= (this tokenizer has no model_max_length).")
-            rows, types = [r[:limit] for r in rows], [t[:limit] for t in types]
+            # The backend truncates the text and keeps the special tokens ([CLS] ... [SEP]), as transformers does.
+            self.backend.enable_truncation(limit)
+        try:
+            encodings = self.backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
+        finally:
+            self.backend.no_truncation()
+        rows = [list(e.ids) for e in encodings]
+        types = [list(e.type_ids) for e in encodings]
         side = padding_side or self.padding_side
         if side not in ("left", "right"):
             raise ValueError(f"padding_side={side!r}; expected 'left' or 'right'.")
@@ -157,7 +161,10 @@ class Tokenizer:
     @classmethod
     def from_file(cls, tokenizer_json: str, config: dict[str, Any] | None = None, **kwargs: Any) -> Tokenizer:
         backend = tokenizers.Tokenizer.from_file(tokenizer_json)
-        return cls(backend, **{**_special_tokens(config or {}), **kwargs})
+        tokenizer = cls(backend, **{**_special_tokens(config or {}), **kwargs})
+        if isinstance(backend.model, tokenizers.models.WordPiece):  # BERT: segment ids are a model input
+            tokenizer.uses_token_types = True
+        return tokenizer
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         from flaxformers.checkpoints.io import atomic_write_text
