@@ -200,11 +200,7 @@ class FlaxBloomPreTrainedModel(FlaxPreTrainedModel):
                 + ("With past_key_values, the mask covers the whole cache: 1 for real tokens (past, current and "
                    "future), 0 for padding." if cache_len is not None else "")
             )
-        self._check_input_ids(input_ids)
-        inputs = {
-            "input_ids": jnp.asarray(input_ids, dtype="i4"),
-            "attention_mask": jnp.asarray(attention_mask, dtype="i4"),
-        }
+        inputs = self._token_inputs(input_ids, attention_mask, with_positions=False)
         return self._apply(
             inputs, params=params, past_key_values=past_key_values, dropout_rng=dropout_rng, train=train,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=return_dict,
