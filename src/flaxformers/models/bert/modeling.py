@@ -171,6 +171,9 @@ class FlaxBertEncoder(nn.Module):
                  encoder_attention_mask=None, init_cache=False, deterministic=True, output_attentions=False,
                  output_hidden_states=False, return_dict=True):
         cfg = self.config
+        if head_mask is not None and getattr(cfg, "scan_layers", False):
+            raise ValueError("head_mask needs per-layer blocks, but config.scan_layers=True shares one block "
+                             "trace across layers; set config.scan_layers=False to use head_mask.")
         layers = LayerStack(FlaxBertLayer, cfg.num_hidden_layers, {"config": cfg, "dtype": self.dtype},
                             gradient_checkpointing=self.gradient_checkpointing, remat_policy=self.remat_policy,
                             name="layer")
