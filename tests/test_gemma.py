@@ -383,3 +383,21 @@ def test_token_ids_out_of_range_error(tmp_path_factory):
     case = _build("gemma-mqa", tmp_path_factory)
     with pytest.raises(ValueError, match="vocab_size=97"):
         case.ours(np.array([[1, 2, 97]]))
+
+
+# --- generate --------------------------------------------------------------------------------------
+PROMPT = np.array([[11, 42, 7, 19, 83, 5], [0, 0, 64, 23, 9, 51]], np.int32)  # row 1 left-padded
+PROMPT_MASK = (np.arange(PROMPT.shape[1]) >= np.array([[0], [2]])).astype(np.int32)
+
+
+@pytest.mark.parametrize("name, num_beams", [
+    ("gemma-gqa", 1), ("gemma2", 1), ("gemma3", 1), ("gemma-gqa", 3), ("gemma3", 3),  # beam compiles cost most
+])
+def test_generate_matches_transformers(name, num_beams, tmp_path_factory):
+    """10 new tokens from a 6-token prompt: decoding runs past the sliding windows (4 and 5)."""
+    case = _build(name, tmp_path_factory)
+    settings = dict(max_new_tokens=10, num_beams=num_beams, do_sample=False, pad_token_id=0, eos_token_id=1)
+    ours = case.ours.generate(PROMPT, attention_mask=PROMPT_MASK, **settings).sequences
+    with torch.no_grad():
+        expected = case.ref.generate(_torch(PROMPT), attention_mask=_torch(PROMPT_MASK), **settings)
+    np.testing.assert_array_equal(np.asarray(ours), expected.numpy())
