@@ -13,6 +13,7 @@ import transformers
 from _helpers import assert_close
 
 from flaxformers.models.bloom import BloomConfig, FlaxBloomForCausalLM, FlaxBloomModel
+from flaxformers.outputs import FlaxCausalLMOutput
 
 VOCAB = 101
 # 3 and 6 heads are not powers of two: ALiBi interleaves a second slope series for the extra heads.
@@ -337,3 +338,26 @@ def test_gradients_match_through_remat(pair):
     }
     for name, ours_grad in checks.items():
         _record("grads", assert_close(ours_grad, pt[name].grad, what=f"grad {name}"))
+
+
+def test_handwritten_greedy_loop_with_4x_hooks_equals_transformers_generate(pair):
+    """A transformers 4.x-style decode loop (prepare/update_inputs_for_generation) on a left-padded batch."""
+    _, ref, ours, _ = pair
+    prompt = _ids(seed=8)[:, :PROMPT]
+    mask = np.ones_like(prompt)
+    prompt[1, :3], mask[1, :3] = 0, 0
+    kwargs = ours.prepare_inputs_for_generation(prompt, WIDTH, attention_mask=mask)
+    assert set(kwargs) == {"past_key_values", "attention_mask"} and kwargs["attention_mask"].shape == (BATCH, WIDTH)
+    step = _step_fn(ours)
+    tokens, ids = [], prompt
+    for _ in range(WIDTH - PROMPT):
+        logits, cache = step(ours.params, ids, kwargs["attention_mask"], kwargs["past_key_values"])
+        out = FlaxCausalLMOutput(logits=logits)
+        out["past_key_values"] = cache  # as `ours(...)` returns it
+        kwargs = ours.update_inputs_for_generation(out, kwargs)
+        ids = np.asarray(logits[:, -1].argmax(-1), np.int32)[:, None]
+        tokens.append(ids)
+    with torch.no_grad():
+        expected = ref.generate(_torch(prompt), attention_mask=_torch(mask), max_new_tokens=WIDTH - PROMPT,
+                                do_sample=False, eos_token_id=None, pad_token_id=0)
+    np.testing.assert_array_equal(np.concatenate(tokens, axis=1), expected[:, PROMPT:].numpy())

@@ -215,5 +215,18 @@ class FlaxBloomForCausalLM(FlaxBloomPreTrainedModel):
     module_class = FlaxBloomForCausalLMModule
     is_causal_lm = True
 
+    # transformers 4.x Flax BLOOM's hooks for hand-written decode loops: no position ids (ALiBi reads
+    # the mask), and a mask over the whole cache, 1 past the prompt since causality hides the future.
+    def prepare_inputs_for_generation(self, input_ids, max_length: int, attention_mask=None) -> dict[str, Any]:
+        batch_size = jnp.shape(input_ids)[0]
+        mask = jnp.ones((batch_size, max_length), dtype="i4")
+        if attention_mask is not None:
+            mask = jax.lax.dynamic_update_slice(mask, jnp.asarray(attention_mask, dtype="i4"), (0, 0))
+        return {"past_key_values": self.init_cache(batch_size, max_length), "attention_mask": mask}
+
+    def update_inputs_for_generation(self, model_outputs, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+        model_kwargs["past_key_values"] = model_outputs.past_key_values
+        return model_kwargs
+
 
 __all__ = ["FlaxBloomModel", "FlaxBloomForCausalLM", "FlaxBloomPreTrainedModel"]
