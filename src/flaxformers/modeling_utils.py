@@ -7,6 +7,7 @@ that `init` needs, and a `__call__` with their exact signature that ends in `sel
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from typing import Any, ClassVar
@@ -47,6 +48,10 @@ class FlaxPreTrainedModel(GenerationMixin):
     ):
         if config is None:
             raise ValueError("config cannot be None: pass a config object, e.g. GPT2Config().")
+        scan_layers = kwargs.pop("scan_layers", None)
+        if scan_layers is not None:  # a runtime layout (nn/stack.py), not saved: checkpoints stay per-layer
+            config = copy.deepcopy(config)
+            config._scan_layers = bool(scan_layers)
         self._config = config
         self._module = self.module_class(config=config, dtype=dtype, **kwargs)
         self._module_kwargs = kwargs
@@ -330,12 +335,21 @@ class FlaxPreTrainedModel(GenerationMixin):
         model = cls(config, *model_args, dtype=dtype, _do_init=False, **kwargs)
 
         from flaxformers.checkpoints.load import load_params
+        from flaxformers.nn.stack import is_scanned, stack_layer_params, unstack_layer_params
 
-        shapes = flatten(unfreeze(model.params_shape_tree))
+        shape_tree = unfreeze(model.params_shape_tree)
+        scanned = is_scanned(shape_tree)  # checkpoints hold per-layer params; stack them after loading
+        shapes = flatten(unstack_layer_params(shape_tree) if scanned else shape_tree)
+        place = None
+        if mesh is not None:  # each tensor goes to its devices as it is read
+            from flaxformers.training.sharding import param_placer
+
+            place = param_placer(model, mesh)
         flat, report = load_params(
             path, shapes, cls._conversion_rules(config), hub_kwargs={k: v for k, v in hub_kwargs.items()
                                                                     if k in _HUB_KWARGS},
             ignore_mismatched_sizes=ignore_mismatched_sizes, allow_pickle=allow_pickle, state_dict=state_dict,
+            place=place,
         )
         if report.unexpected:
             logger.warning(
@@ -348,16 +362,19 @@ class FlaxPreTrainedModel(GenerationMixin):
                 "Some weights of %s were not initialized from the checkpoint at %s and are newly initialized: %s",
                 cls.__name__, path, sorted("/".join(p) for p in missing),
             )
+        params = unflatten({p: v if place is not None else jnp.asarray(v) for p, v in flat.items()})
+        if scanned:  # a stacked param with any layer missing counts as missing
+            params = stack_layer_params(params, shape_tree)
+            missing = set(flatten(shape_tree)) - set(flatten(params))
         model._missing_keys = missing
         model.loading_report = report
-        params = unflatten({p: jnp.asarray(v) for p, v in flat.items()})
+        if _do_init and missing:
+            params = model.init_weights(model.key, model.input_shape, params)
         if mesh is not None:
             from flaxformers.training.sharding import shard_params
 
-            params = shard_params(params, model, mesh)
+            params = shard_params(params, model, mesh)  # stacked and newly initialised params too
         if _do_init:
-            if missing:
-                params = model.init_weights(model.key, model.input_shape, params)
             model._is_initialized = True
             model.params = params
             return model
@@ -382,6 +399,9 @@ class FlaxPreTrainedModel(GenerationMixin):
             raise ValueError(f"save_directory={save_directory!r} is a file; pass a directory.")
         os.makedirs(save_directory, exist_ok=True)
         params = self.params if params is None else params
+        from flaxformers.nn.stack import unstack_layer_params
+
+        params = unstack_layer_params(unfreeze(params))  # scan-over-layers params are saved per layer
         self.config.architectures = [type(self).__name__.removeprefix("Flax")]
         self.config.save_pretrained(save_directory)
         if self.generation_config is not None:

@@ -94,8 +94,13 @@ def state_dict_to_flax(
     rules: ConversionRules,
     *,
     ignore_mismatched_sizes: bool = False,
+    place: Any = None,
 ) -> tuple[FlatParams, LoadReport]:
-    """Map PyTorch names and layouts onto the model's Flax paths. Shapes are checked, nothing is cast."""
+    """Map PyTorch names and layouts onto the model's Flax paths. Shapes are checked, nothing is cast.
+
+    Values may be lazy (anything `np.asarray` reads); `place(path, array)`, when given, takes each
+    converted tensor at once (e.g. onto a device mesh), so at most one is held on the host.
+    """
     renamed: dict[str, np.ndarray] = {}
     for name, array in state_dict.items():
         for pattern, repl in LEGACY_RENAMES + rules.renames:
@@ -117,12 +122,12 @@ def state_dict_to_flax(
             report.missing.append("/".join(path))
             continue
         used.add(name)
-        array = _to_flax_layout(renamed[name], transpose)
+        array = _to_flax_layout(np.asarray(renamed[name]), transpose)
         expected = tuple(shape_struct.shape)
         if tuple(array.shape) != expected:
             report.mismatched.append((name, tuple(array.shape), expected))
             continue
-        params[path] = array
+        params[path] = array if place is None else place(path, array)
     ignore = [re.compile(p) for p in rules.ignore_unexpected] + [re.compile(re.escape(k) + "$") for k in rules.tied]
     for name in renamed:
         if name not in used and not any(p.search(name) for p in ignore):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -127,13 +128,21 @@ def load_params(
     ignore_mismatched_sizes: bool = False,
     allow_pickle: bool = False,
     state_dict: dict[str, np.ndarray] | None = None,
+    place: Callable[[tuple[str, ...], np.ndarray], Any] | None = None,
 ) -> tuple[FlatParams, LoadReport]:
-    """Params for a model from its checkpoint (or from a given PyTorch-layout `state_dict`)."""
+    """Params for a model from its checkpoint (or from a given PyTorch-layout `state_dict`).
+
+    With `place(path, array)` (e.g. onto a device mesh) each converted tensor is handed over as
+    it is made. Safetensors (one file or sharded) are memory maps, so no full host copy is made.
+    """
     if state_dict is None:
         name, paths = resolve_weights(os.fspath(path_or_repo_id), hub_kwargs)
         kind, content = read_checkpoint(name, paths, allow_pickle=allow_pickle)
     else:
         kind, content = "pt", state_dict
     if kind == "flax":
-        return flax_tree_to_model(content, model_shapes, rules, ignore_mismatched_sizes=ignore_mismatched_sizes)
-    return state_dict_to_flax(content, model_shapes, rules, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        params, report = flax_tree_to_model(content, model_shapes, rules,
+                                            ignore_mismatched_sizes=ignore_mismatched_sizes)
+        return (params if place is None else {p: place(p, v) for p, v in params.items()}), report
+    return state_dict_to_flax(content, model_shapes, rules, ignore_mismatched_sizes=ignore_mismatched_sizes,
+                              place=place)
