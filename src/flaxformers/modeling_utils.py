@@ -49,9 +49,9 @@ class FlaxPreTrainedModel(GenerationMixin):
         if config is None:
             raise ValueError("config cannot be None: pass a config object, e.g. GPT2Config().")
         scan_layers = kwargs.pop("scan_layers", None)
-        if scan_layers is not None:  # a runtime layout (nn/stack.py), not saved: checkpoints stay per-layer
+        if scan_layers is not None:  # stacked layer params (nn/stack.py); checkpoints stay per-layer
             config = copy.deepcopy(config)
-            config._scan_layers = bool(scan_layers)
+            config.scan_layers = bool(scan_layers)
         self._config = config
         self._module = self.module_class(config=config, dtype=dtype, **kwargs)
         self._module_kwargs = kwargs

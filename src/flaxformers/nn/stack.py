@@ -4,8 +4,8 @@ Blocks are called positionally as `block(hidden, *layer_args, deterministic, ini
 and return `(hidden, self_attention_weights | None, cross_attention_weights | None)`. The stack
 names its children "0", "1", ... so param paths are `.../h/0/...` as in transformers.
 
-Scan-over-layers (`Model(config, scan_layers=True)` / `from_pretrained(..., scan_layers=True)`, which
-set `config._scan_layers`, or the stack's `scan_layers` field) traces one block and
+Scan-over-layers (`config.scan_layers = True`, which `Model(config, scan_layers=True)` and
+`from_pretrained(..., scan_layers=True)` set, or the stack's `scan_layers` field) traces one block and
 runs it with `nn.scan` over params stacked on a leading layer axis: compile time stops growing
 with depth. Scanned params live under `.../h/scanned/{j}/...`; `unstack_layer_params` and
 `stack_layer_params` convert to and from the per-layer tree, which is what checkpoints hold.
@@ -96,7 +96,7 @@ class LayerStack(nn.Module):
     block_kwargs: dict[str, Any]  # config, dtype and the rest, passed to every block
     gradient_checkpointing: bool = False
     remat_policy: Any = None
-    scan_layers: bool | None = None  # None: `config._scan_layers` (False when absent)
+    scan_layers: bool | None = None  # None: `config.scan_layers` (False when absent)
 
     @nn.compact
     def __call__(
@@ -122,7 +122,7 @@ class LayerStack(nn.Module):
         all_cross: tuple = ()
         first_unscanned = 0
         config = self.block_kwargs.get("config")
-        scan = self.scan_layers if self.scan_layers is not None else getattr(config, "_scan_layers", False)
+        scan = self.scan_layers if self.scan_layers is not None else getattr(config, "scan_layers", False)
         if scan:
             period = scan_period(layer_kinds(self.block_cls, config, self.num_layers))
             groups = self.num_layers // period
