@@ -361,3 +361,21 @@ def test_handwritten_greedy_loop_with_4x_hooks_equals_transformers_generate(pair
         expected = ref.generate(_torch(prompt), attention_mask=_torch(mask), max_new_tokens=WIDTH - PROMPT,
                                 do_sample=False, eos_token_id=None, pad_token_id=0)
     np.testing.assert_array_equal(np.concatenate(tokens, axis=1), expected[:, PROMPT:].numpy())
+
+
+# --- generate (the shared engine) ----------------------------------------------------------------
+GEN_PROMPT = np.array([[11, 42, 7, 19, 83, 5], [0, 0, 64, 23, 9, 51]], np.int32)  # row 1 left-padded
+GEN_MASK = (np.arange(GEN_PROMPT.shape[1]) >= np.array([[0], [2]])).astype(np.int32)
+
+
+@pytest.mark.parametrize("pair, num_beams", [
+    ("heads6_untied", 1), ("heads4_post_ln_residual", 1), ("heads6_untied", 3),  # (the tied 3-head model
+], indirect=["pair"])                                                               # only repeats its input)
+def test_generate_matches_transformers(pair, num_beams):
+    """Greedy and beam search on a left-padded batch, EOS and padding included, through the shared engine."""
+    _, ref, ours, _ = pair
+    settings = dict(max_new_tokens=8, num_beams=num_beams, do_sample=False, pad_token_id=0, eos_token_id=2)
+    sequences = ours.generate(GEN_PROMPT, attention_mask=GEN_MASK, **settings).sequences
+    with torch.no_grad():
+        expected = ref.generate(_torch(GEN_PROMPT), attention_mask=_torch(GEN_MASK), **settings)
+    np.testing.assert_array_equal(np.asarray(sequences), expected.numpy())
