@@ -363,6 +363,20 @@ def test_handwritten_greedy_loop_with_4x_hooks_equals_transformers_generate(pair
     np.testing.assert_array_equal(np.concatenate(tokens, axis=1), expected[:, PROMPT:].numpy())
 
 
+@pytest.mark.parametrize("pair", ["heads4_post_ln_residual"], indirect=True)
+def test_scan_layers_parity_and_cache(pair):
+    """Scan-over-layers stacks params and cache on a leading layer axis; outputs and cached decoding don't change."""
+    _, ref, _, path = pair
+    scanned = FlaxBloomForCausalLM.from_pretrained(path, scan_layers=True)
+    ids = _ids(seed=9)
+    with torch.no_grad():
+        expected = ref(_torch(ids)).logits
+    _record("scan/logits", assert_close(scanned(ids).logits, expected, what="scan logits"))
+    stepped, cache = _decode(scanned, ids, np.ones_like(ids), prompt=PROMPT)
+    _record("scan/cached", assert_close(stepped, expected, what="scan cached vs full"))
+    assert cache["transformer"]["h"]["scanned"]["0"]["self_attention"]["cached_key"].shape[:3] == (2, BATCH, WIDTH)
+
+
 # --- generate (the shared engine) ----------------------------------------------------------------
 GEN_PROMPT = np.array([[11, 42, 7, 19, 83, 5], [0, 0, 64, 23, 9, 51]], np.int32)  # row 1 left-padded
 GEN_MASK = (np.arange(GEN_PROMPT.shape[1]) >= np.array([[0], [2]])).astype(np.int32)

@@ -160,12 +160,13 @@ class FlaxBloomForCausalLMModule(nn.Module):
 
 
 def _cache_length(past_key_values: Any) -> int | None:
-    """The static length of a cache from `init_cache`, read off any layer's `cached_key` [B, S, N, H]."""
+    """The static length of a cache from `init_cache`, read off any layer's `cached_key` [(L,) B, S, N, H]
+    (scan-over-layers stacks a leading layer axis)."""
     if not past_key_values:
         return None
     for path, leaf in flatten(unfreeze(past_key_values)).items():
         if path[-1] == "cached_key":
-            return int(jnp.shape(leaf)[1])
+            return int(jnp.shape(leaf)[-3])
     raise ValueError("past_key_values holds no `cached_key`: pass the dict that `model.init_cache(...)` returned.")
 
 
