@@ -333,6 +333,7 @@ class FlaxPreTrainedModel(GenerationMixin):
             for k in [k for k in config_keys if hasattr(config, k)]:
                 setattr(config, k, kwargs.pop(k))
         model = cls(config, *model_args, dtype=dtype, _do_init=False, **kwargs)
+        model._load_generation_config(path, hub_kwargs)
 
         from flaxformers.checkpoints.load import load_params
         from flaxformers.nn.stack import is_scanned, stack_layer_params, unstack_layer_params

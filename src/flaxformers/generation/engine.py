@@ -44,7 +44,6 @@ class Plan:
     bucket: int  # padded prompt length
     max_new_tokens: int
     num_beams: int = 1
-    early_stopping: bool | str = False
     top_k_bucket: int = 0  # sample: candidates kept by lax.top_k (0: whole vocabulary)
     full_top_p: bool = False  # sample without top-k: sort the vocabulary for top-p
 
@@ -65,6 +64,8 @@ class Consts(struct.PyTreeNode):
     eos_token_id: Array  # [E], E may be 0
     length_denominators: Array  # [max_new + 1]: n ** length_penalty (beam search)
     length_penalty: Array
+    early_stopping: Array  # early_stopping is True
+    never_stop_early: Array  # early_stopping == "never"
 
 
 class State(struct.PyTreeNode):
@@ -229,7 +230,7 @@ class CompiledGenerator:
         generated = state.cur_len + 1 - plan.bucket
         just_finished = hits & (jnp.arange(keep) < nb)[None, :]
         finished_scores = topk_scores / consts.length_denominators[generated]
-        beams_full = jnp.all(state.is_finished, axis=-1, keepdims=True) & (plan.early_stopping is True)
+        beams_full = jnp.all(state.is_finished, axis=-1, keepdims=True) & consts.early_stopping
         finished_scores += beams_full.astype(jnp.float32) * BIG_NEG
         finished_scores += (~state.unsatisfied).astype(jnp.float32) * BIG_NEG
         finished_scores += (~just_finished).astype(jnp.float32) * BIG_NEG
@@ -244,16 +245,15 @@ class CompiledGenerator:
         cache = jax.tree_util.tree_map(lambda x: x if x.ndim == 0 else x[rows], state.cache)
 
         cur_len = state.cur_len + 1
-        if plan.early_stopping == "never":
-            best_length = jnp.where(consts.length_penalty > 0.0, plan.max_new_tokens, cur_len - plan.bucket)
-        else:
-            best_length = cur_len - plan.bucket
+        # "never": with a positive length penalty the best score may still come at max length
+        longest = consts.never_stop_early & (consts.length_penalty > 0.0)
+        best_length = jnp.where(longest, plan.max_new_tokens, cur_len - plan.bucket)
         best_possible = running_scores[:, :1] / consts.length_denominators[best_length]
         worst_finished = jnp.where(is_finished, jnp.min(scores, axis=1, keepdims=True), BIG_NEG)
         unsatisfied = state.unsatisfied & jnp.any(best_possible > worst_finished, axis=-1, keepdims=True)
         go_on = (
             jnp.any(unsatisfied)
-            & ~(jnp.all(is_finished) & (plan.early_stopping is True))
+            & ~(jnp.all(is_finished) & consts.early_stopping)
             & ~jnp.all(hits)
         )
         return state.replace(

@@ -7,6 +7,7 @@ the compiled prefill + decode loop of `flaxformers.generation.engine`.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -88,6 +89,21 @@ class GenerationMixin:
         model_kwargs["past_key_values"] = model_outputs.past_key_values
         model_kwargs["position_ids"] = model_kwargs["position_ids"][:, -1:] + 1
         return model_kwargs
+
+    def _load_generation_config(self, path: str, hub_kwargs: dict[str, Any]) -> None:
+        """from_pretrained: take `generation_config.json` from the checkpoint when it has one."""
+        if not getattr(type(self), "is_causal_lm", False):
+            return
+        from flaxformers.checkpoints.hub import resolve_file
+        from flaxformers.generation.config import GENERATION_CONFIG_NAME
+
+        try:
+            found = resolve_file(path, GENERATION_CONFIG_NAME, required=False, **hub_kwargs)
+        except OSError:  # offline, or a repo without the file: keep the config derived from config.json
+            found = None
+        if found:
+            with open(found, encoding="utf-8") as f:
+                self.generation_config = GenerationConfig.from_dict(json.load(f))
 
     # --- generate --------------------------------------------------------------------------------
     def generate(
@@ -246,7 +262,6 @@ class _Request:
         top_p = 1.0 if config.top_p is None else float(config.top_p)
         self.plan = engine.Plan(
             mode=mode, batch=ids.shape[0], bucket=bucket, max_new_tokens=max_new, num_beams=num_beams,
-            early_stopping=config.early_stopping if mode == "beam" else False,
             top_k_bucket=top_k_bucket(top_k, vocab) if mode == "sample" and top_k > 0 else 0,
             full_top_p=mode == "sample" and top_k == 0 and top_p < 1.0,
         )
@@ -258,6 +273,8 @@ class _Request:
             pad_token_id=i32(fill), eos_token_id=eos_arr,
             length_denominators=engine.length_denominators(max_new, config.length_penalty if mode == "beam" else 1.0),
             length_penalty=f32(config.length_penalty if mode == "beam" else 1.0),
+            early_stopping=np.asarray(config.early_stopping is True),
+            never_stop_early=np.asarray(config.early_stopping == "never"),
         )
         self.processors = tuple(processors)
         self.ids, self.mask, self.offset, self.nrs, self.rows = ids, mask, offset, nrs, rows
@@ -271,15 +288,14 @@ class _Request:
             state = gen.decode(params, state, self.processors, self.consts, np.int32(plan.length))
             sequences = np.asarray(state.sequences)[:, : self.nrs].reshape(-1, plan.length)[:, self.offset:]
             scores = np.asarray(state.scores)[:, : self.nrs].reshape(-1)
-            return FlaxBeamSearchOutput(sequences=jnp.asarray(sequences), scores=jnp.asarray(scores))
+            return FlaxBeamSearchOutput(sequences=_to_jax(sequences), scores=_to_jax(scores))
 
         output_cls = FlaxSampleOutput if plan.mode == "sample" else FlaxGreedySearchOutput
         args = (self.processors, self.sampling, self.consts)
         state, tokens, stopped = gen.prefill(params, self.ids, self.mask, *args, prng_key)
         if streamer is None:
             state, _, _ = gen.decode(params, state, *args, np.int32(plan.length))
-            sequences = np.asarray(state.sequences)[:, self.offset:]
-            return output_cls(sequences=jnp.asarray(sequences))
+            return output_cls(sequences=_to_jax(np.asarray(state.sequences)[:, self.offset:]))
 
         streamer.put(self.ids[:, self.offset:])
         cur_len, pending = plan.bucket + 1, (state, tokens, stopped)
@@ -293,7 +309,11 @@ class _Request:
                 break
             pending, cur_len = ahead, cur_len + 1
         streamer.end()
-        return output_cls(sequences=jnp.asarray(np.asarray(final.sequences)[:, self.offset:]))
+        return output_cls(sequences=_to_jax(np.asarray(final.sequences)[:, self.offset:]))
+
+
+def _to_jax(array: np.ndarray) -> jax.Array:
+    return jax.device_put(np.ascontiguousarray(array))  # a strided view would cost a compiled copy
 
 
 __all__ = ["GenerationMixin", "FlaxGreedySearchOutput", "FlaxSampleOutput", "FlaxBeamSearchOutput", "prompt_bucket"]
