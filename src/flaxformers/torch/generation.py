@@ -2,9 +2,10 @@
 
 It reproduces transformers 5's decoding step for step (same processors in the same order, the same
 `torch.multinomial` draws, the same vectorised beam search), so seeded runs give the same tokens.
-Settings come from flaxformers' shared `GenerationConfig`. The logits processors are small torch
-functions here: the Flax engine's processors are jitted JAX code over a static cache, and calling
-them from torch would copy every step's logits to the host and back.
+Settings come from flaxformers' shared `GenerationConfig` (and its `validate()`). The logits
+processors are small torch functions here: the Flax engine's processors are JAX pytrees over its
+static, left-padded token buffer, and calling them from torch would copy every step's logits to the
+host and back, and would not reproduce transformers' torch sampling draws.
 """
 
 from __future__ import annotations
@@ -270,6 +271,7 @@ class GenerationMixin:
         unused = cfg.update(**kwargs)
         if unused:
             raise TypeError(f"generate() got unknown arguments {sorted(unused)}; pass generation settings.")
+        cfg.validate()  # the Flax engine's checks: one set of rules for what a setting may be
         unsupported = {k: v for k, v in cfg.to_dict().items()
                        if k in DEFAULTS and k not in _SUPPORTED and v != DEFAULTS[k]}
         if unsupported:

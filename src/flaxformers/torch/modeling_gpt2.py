@@ -197,6 +197,7 @@ class GPT2Attention(nn.Module):
                 check_cached_layer(cache, self.layer_idx, key)
                 key, value = cache.update(key, value, self.layer_idx)
         impl = self.config._attn_implementation
+        # The probabilities themselves are needed: eager even when SDPA is chosen (transformers 4.x did so).
         if impl == "eager" or output_attentions or head_mask is not None:
             out, weights = self._eager(query, key, value, mask.additive if mask else None, head_mask)
         else:
@@ -492,7 +493,9 @@ class GPT2Model(GPT2PreTrainedModel):
         device = inputs_embeds.device
 
         if self.gradient_checkpointing and self.training and use_cache:
-            logger.warning("use_cache=True is incompatible with gradient checkpointing; using use_cache=False.")
+            if not getattr(self, "_warned_cache_off", False):
+                logger.warning("use_cache=True is incompatible with gradient checkpointing; using use_cache=False.")
+                self._warned_cache_off = True
             use_cache = False
         cache, legacy = self._prepare_cache(past_key_values, use_cache)
         past_len = cache.get_seq_length() if cache is not None else 0

@@ -169,13 +169,15 @@ class TorchPreTrainedModel(nn.Module):
         token: str | bool | None = None,
         revision: str = "main",
         subfolder: str = "",
+        output_loading_info: bool = False,
         **kwargs: Any,
     ):
         """Load config.json and the weights from a local directory, the HF cache or the Hub.
 
         Keyword arguments that name config keys override the config; the others go to the
         constructor (e.g. `attn_implementation`). `dtype="auto"` keeps the checkpoint's dtype;
-        the default is float32. The model comes back in eval mode, as in transformers.
+        the default is float32. The model comes back in eval mode, as in transformers; with
+        `output_loading_info=True`, as `(model, {missing_keys, unexpected_keys, mismatched_keys})`.
         """
         from flaxformers.checkpoints import load
         from flaxformers.checkpoints.hub import resolve_file
@@ -221,7 +223,11 @@ class TorchPreTrainedModel(nn.Module):
             gen_path = resolve_file(path, GENERATION_CONFIG_NAME, required=False, **hub_kwargs)
             if gen_path is not None:
                 model.generation_config = GenerationConfig.from_pretrained(os.path.dirname(gen_path))
-        return model.eval()
+        model.eval()
+        if output_loading_info:
+            return model, {"missing_keys": report.missing, "unexpected_keys": report.unexpected,
+                           "mismatched_keys": report.mismatched}
+        return model
 
     _constructor_kwargs: frozenset[str] = frozenset()
 
