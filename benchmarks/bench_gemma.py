@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
         ours = FlaxGemmaForCausalLM.from_pretrained(path, dtype=jnp.dtype(args.dtype))
     if args.dtype == "bfloat16":
         ours.params = ours.to_bf16(ours.params)
-    ref = ref.to(torch_dtype)
+    torch_device = "cuda" if torch.cuda.is_available() else "cpu"
+    ref = ref.to(device=torch_device, dtype=torch_dtype)
 
     prompt = np.random.RandomState(0).randint(3, shape["vocab_size"], (1, args.prompt)).astype(np.int32)
     settings = dict(max_new_tokens=args.new_tokens, do_sample=False, num_beams=1, pad_token_id=0)
@@ -90,8 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     def run_torch():
         with torch.inference_mode():
-            return ref.generate(torch.tensor(prompt, dtype=torch.long), attention_mask=torch.ones(prompt.shape,
-                                dtype=torch.long), eos_token_id=None, **settings).numpy()
+            ids = torch.tensor(prompt, dtype=torch.long, device=torch_device)
+            return ref.generate(ids, attention_mask=torch.ones_like(ids), eos_token_id=None, **settings).cpu().numpy()
 
     ours_s = _best_time(run_ours, args.runs)
     torch_s = _best_time(run_torch, args.runs)
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> dict:
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(ours.params))
     result = {
         "shape": shape, "dtype": args.dtype, "batch": 1, "prompt": args.prompt, "new_tokens": args.new_tokens,
-        "device": str(jax.devices()[0]), "torch_threads": torch.get_num_threads(), "machine": platform.processor(),
+        "device": str(jax.devices()[0]), "torch_device": torch_device, "torch_threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
         "flaxformers_tokens_per_s": args.new_tokens / ours_s,
         "transformers_tokens_per_s": args.new_tokens / torch_s,
         "ratio": torch_s / ours_s,
