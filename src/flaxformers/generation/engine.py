@@ -30,6 +30,7 @@ from flaxformers.generation.logits_process import (
     top_k_keep,
     top_p_remove_sorted,
 )
+from flaxformers.nn.stack import SCAN_KEY
 
 Array = Any
 BIG_NEG = -1.0e9  # transformers' "impossible" beam score
@@ -92,6 +93,19 @@ class BeamState(struct.PyTreeNode):
     cache: Any
 
 
+def map_cache_rows(fn, cache: Any) -> Any:
+    """`fn(x, batch_axis)` on every cache array that has rows; scan-over-layers caches stack layers on axis 0."""
+
+    def visit(path, x):
+        names = [getattr(k, "key", None) for k in path]
+        axis = 1 if SCAN_KEY in names else 0
+        if names[-1:] == ["cache_index"] or x.ndim <= axis:
+            return x
+        return fn(x, axis)
+
+    return jax.tree_util.tree_map_with_path(visit, cache)
+
+
 def _is_eos(tokens: Array, eos: Array) -> Array:
     return jnp.any(tokens[..., None] == eos, axis=-1)
 
@@ -102,24 +116,31 @@ def apply_processors(processors: tuple, input_ids: Array, scores: Array, cur_len
     return scores
 
 
-def sample_token(rng: Array, scores: Array, sampling: Sampling, plan: Plan) -> Array:
-    """Temperature, top-k, top-p and min-p (transformers' order), then one draw per row.
+def filter_candidates(scores: Array, sampling: Sampling, plan: Plan) -> tuple[Array, Array | None]:
+    """Temperature, top-k, top-p and min-p, in transformers' order: (filtered scores, their token ids).
 
-    With top-k the other filters only see its candidates: every other token is already -inf there,
-    so this equals filtering the whole vocabulary, at the cost of one `lax.top_k`.
+    With top-k the other filters only see its candidates [B, K]: every other token is already -inf
+    there, so this equals filtering the whole vocabulary, at the cost of one `lax.top_k`. Without
+    top-k the scores keep the vocabulary axis and the ids are None.
     """
     scores = scores / sampling.temperature
     if plan.top_k_bucket:
         values, indices = jax.lax.top_k(scores, plan.top_k_bucket)  # [B, K], descending
         values = jnp.where(top_k_keep(values, sampling.top_k), values, NEG_INF)
         values = jnp.where(top_p_remove_sorted(values, sampling.top_p), NEG_INF, values)
-        values = jnp.where(min_p_remove(values, sampling.min_p), NEG_INF, values)
-        choice = jax.random.categorical(rng, values, axis=-1)
-        return jnp.take_along_axis(indices, choice[:, None], axis=-1)[:, 0]
+        return jnp.where(min_p_remove(values, sampling.min_p), NEG_INF, values), indices
     if plan.full_top_p:
         scores = FlaxTopPLogitsWarper(sampling.top_p)(None, scores, None)
-    scores = jnp.where(min_p_remove(scores, sampling.min_p), NEG_INF, scores)
-    return jax.random.categorical(rng, scores, axis=-1)
+    return jnp.where(min_p_remove(scores, sampling.min_p), NEG_INF, scores), None
+
+
+def sample_token(rng: Array, scores: Array, sampling: Sampling, plan: Plan) -> Array:
+    """One draw per row from the filtered distribution."""
+    values, indices = filter_candidates(scores, sampling, plan)
+    choice = jax.random.categorical(rng, values, axis=-1)
+    if indices is None:
+        return choice
+    return jnp.take_along_axis(indices, choice[:, None], axis=-1)[:, 0]
 
 
 class CompiledGenerator:
@@ -242,7 +263,7 @@ class CompiledGenerator:
 
         # the cache follows the surviving beams
         rows = (jnp.arange(b)[:, None] * nb + running_source).reshape(-1)
-        cache = jax.tree_util.tree_map(lambda x: x if x.ndim == 0 else x[rows], state.cache)
+        cache = map_cache_rows(lambda x, axis: jnp.take(x, rows, axis=axis), state.cache)
 
         cur_len = state.cur_len + 1
         # "never": with a positive length penalty the best score may still come at max length
@@ -268,7 +289,7 @@ class CompiledGenerator:
         b, length = prompt.shape[0], plan.length
         logits, cache, mask, positions = self._run_prompt(params, prompt, prompt_mask)  # once per prompt
         beams = lambda x: jnp.repeat(x, nb, axis=0)  # noqa: E731  [B, ...] -> [B * nb, ...]
-        cache = jax.tree_util.tree_map(lambda x: x if x.ndim == 0 else beams(x), cache)
+        cache = map_cache_rows(lambda x, axis: jnp.repeat(x, nb, axis=axis), cache)
         sequences = jnp.concatenate(
             [prompt, jnp.full((b, plan.max_new_tokens), consts.pad_token_id, jnp.int32)], axis=1
         )
