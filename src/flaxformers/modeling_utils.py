@@ -26,6 +26,14 @@ from flaxformers.generation.mixin import GenerationMixin
 logger = logging.getLogger("flaxformers")
 
 
+def cache_length(cache: Any) -> int | None:
+    """Number of slots of an `init_cache` tree (`cached_key` is [..., B, S, K, H]), None without a cache."""
+    if not cache:
+        return None
+    keys = [leaf for path, leaf in flatten(unfreeze(cache)).items() if path[-1] == "cached_key"]
+    return int(keys[0].shape[-3]) if keys else None
+
+
 class FlaxPreTrainedModel(GenerationMixin):
     config_class: ClassVar[type[PretrainedConfig]]
     module_class: ClassVar[type[nn.Module]]
@@ -213,8 +221,8 @@ class FlaxPreTrainedModel(GenerationMixin):
             if past_key_values is not None:
                 raise ValueError("Make sure to provide `position_ids` when passing `past_key_values`.")
             position_ids = jnp.broadcast_to(jnp.arange(seq_len)[None, :], (batch_size, seq_len))
-        if attention_mask is None:
-            attention_mask = jnp.ones((batch_size, seq_len), dtype="i4")
+        if attention_mask is None:  # with a cache the mask spans every cache slot, as generation passes it
+            attention_mask = jnp.ones((batch_size, cache_length(past_key_values) or seq_len), dtype="i4")
         self._check_input_ids(input_ids, position_ids)
         inputs = {"input_ids": jnp.asarray(input_ids, dtype="i4"), "attention_mask": jnp.asarray(attention_mask, "i4")}
         if with_positions:

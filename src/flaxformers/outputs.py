@@ -18,11 +18,15 @@ Array = Any
 class ModelOutput(OrderedDict):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        jax.tree_util.register_pytree_node(
-            cls,
-            lambda out: ([getattr(out, f.name) for f in dataclasses.fields(out)], None),
-            lambda _, children: cls(*children),
-        )
+        # Flatten every key, so entries set after construction (`past_key_values`) survive jit.
+        jax.tree_util.register_pytree_node(cls, lambda out: (list(out.values()), tuple(out.keys())), cls._unflatten)
+
+    @classmethod
+    def _unflatten(cls, keys: tuple[str, ...], children: list[Any]) -> ModelOutput:
+        out = cls()
+        for key, value in zip(keys, children):
+            out[key] = value
+        return out
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
