@@ -1,0 +1,71 @@
+"""The optimized HLO of the decode loop holds no weight-sized copies, transposes or converts.
+
+transformers 4.x Flax GPT-2 spent its batch-1 step in 98 such copies: Conv1D kernels transposed
+in the graph and `embedding.T` built for the tied head on every token.
+"""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import numpy as np
+import pytest
+
+from flaxformers import FlaxGPT2LMHeadModel, GPT2Config
+from flaxformers.generation import GenerationConfig, engine
+from flaxformers.generation.mixin import _Request
+
+# Every weight matrix has a distinct shape, larger than any activation or cache slice of the step.
+CONFIG = dict(vocab_size=1000, n_positions=128, n_embd=96, n_layer=2, n_head=4, n_inner=320)
+SUSPECT = re.compile(r"=\s*\w+\[([\d,]+)\][^ ]*\s+(copy|transpose|convert|dynamic-slice|slice|reverse)\(")
+
+
+def weight_sized_ops(hlo: str, weight_shapes: set[tuple[int, ...]]) -> list[str]:
+    """Ops that build an array with a weight's shape (or its transpose): a per-call copy of a weight."""
+    targets = {tuple(sorted(s)) for s in weight_shapes}
+    found = []
+    for line in hlo.splitlines():
+        match = SUSPECT.search(line)
+        if match and tuple(sorted(int(d) for d in match.group(1).split(","))) in targets:
+            found.append(line.strip()[:160])
+    return found
+
+
+def _decode_hlo(model: FlaxGPT2LMHeadModel, params, batch: int) -> str:
+    ids = np.arange(batch * 9, dtype=np.int32).reshape(batch, 9) % 900
+    config = GenerationConfig(max_new_tokens=8, eos_token_id=None, pad_token_id=0)
+    request = _Request.build(model, ids, None, config, False, {})
+    gen = engine.compiled_generator(model, request.plan)
+    args = (request.processors, request.sampling, request.consts)
+    state, _, _ = gen.prefill(params, request.ids, request.mask, *args, jax.random.PRNGKey(0))
+    return gen.decode.lower(params, state, *args, np.int32(request.plan.length)).compile().as_text()
+
+
+@pytest.fixture(scope="module")
+def model_params():
+    model = FlaxGPT2LMHeadModel(GPT2Config(**CONFIG), _do_init=False)
+    params = jax.jit(model.init_weights, static_argnums=1)(jax.random.PRNGKey(0), (1, 1))  # one compile, not op by op
+    return model, params
+
+
+def _weight_shapes(params) -> set[tuple[int, ...]]:
+    return {tuple(x.shape) for x in jax.tree_util.tree_leaves(params) if x.ndim == 2}
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_decode_step_copies_no_weight(model_params, batch):
+    model, params = model_params
+    shapes = _weight_shapes(params)
+    assert len(shapes) == 6  # c_attn, attn c_proj, c_fc, mlp c_proj, wte, wpe
+    hlo = _decode_hlo(model, params, batch)
+    assert "while" in hlo  # the decode loop is one compiled while loop
+    assert not weight_sized_ops(hlo, shapes), "\n".join(weight_sized_ops(hlo, shapes))
+
+
+def test_the_counter_sees_a_transposed_weight(model_params):
+    """The check can fail: a graph that transposes its kernel (transformers 4.x's Conv1D) is caught."""
+    kernel = model_params[1]["transformer"]["h"]["0"]["mlp"]["c_fc"]["kernel"]  # [out, in]
+    x = np.ones((1, kernel.shape[1]), np.float32)
+    hlo = jax.jit(lambda k, x: x @ k.T.copy() + k.T.sum()).lower(kernel, x).compile().as_text()
+    assert weight_sized_ops(hlo, {tuple(kernel.shape)})
