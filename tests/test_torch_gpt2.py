@@ -339,6 +339,7 @@ def test_bad_inputs_give_clear_errors(pairs, tmp_path):
 
 def test_checkpoints_load_in_transformers_and_across_heads(pairs, tmp_path):
     ref, ours = pairs["GPT2LMHeadModel"]
+    _set_impl((ref, ours), "sdpa")  # what transformers' from_pretrained picks: same padded-row outputs
     inputs = _inputs("GPT2LMHeadModel")
     for kwargs in (dict(), dict(max_shard_size="20KB"), dict(safe_serialization=False)):
         directory = tmp_path / str(len(kwargs) and list(kwargs)[0])
@@ -359,6 +360,16 @@ def test_checkpoints_load_in_transformers_and_across_heads(pairs, tmp_path):
         assert_close(base(inputs["input_ids"]).last_hidden_state,
                      ref.transformer(inputs["input_ids"]).last_hidden_state, ATOL, "base model")
         assert torch.equal(head.transformer.wte.weight, ref.transformer.wte.weight)
+    # Old checkpoints carry causal-mask buffers: ignored, not reported.
+    from flaxformers.checkpoints import io
+
+    old = {k: v.numpy() for k, v in ref.state_dict().items() if k != "lm_head.weight"}
+    old["transformer.h.0.attn.bias"] = np.tril(np.ones((1, 1, 48, 48), bool))
+    old["transformer.h.0.attn.masked_bias"] = np.array(-1e4, np.float32)
+    io.write_state_dict(old, tmp_path / "old")
+    ours.config.save_pretrained(tmp_path / "old")
+    _, info = ft.GPT2LMHeadModel.from_pretrained(tmp_path / "old", output_loading_info=True)
+    assert not any(info.values()), info
     bf16 = ft.GPT2LMHeadModel.from_pretrained(tmp_path / "0", dtype=torch.bfloat16)
     assert bf16.dtype == torch.bfloat16 and bf16.lm_head.weight is bf16.transformer.wte.weight
 

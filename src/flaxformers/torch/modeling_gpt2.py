@@ -138,6 +138,7 @@ class GPT2Attention(nn.Module):
             else torch.zeros(0, dtype=torch.long)
         parts = 2 if self.is_cross_attention else 3
         index_attn = torch.cat([index + i * self.split_size for i in range(parts)])
+        index, index_attn = index.to(self.c_attn.weight.device), index_attn.to(self.c_attn.weight.device)
         with torch.no_grad():
             c_attn, c_proj = self.c_attn, self.c_proj
             self.c_attn = Conv1D(len(index_attn), c_attn.weight.shape[0]).to(c_attn.weight)
@@ -302,7 +303,8 @@ class GPT2PreTrainedModel(TorchPreTrainedModel):
     config_class = GPT2Config
     base_model_prefix = "transformer"
     # Causal-mask buffers that old checkpoints carry (the Flax side ignores the same names).
-    _keys_to_ignore_on_load_unexpected = (r"attn\.bias$", r"attn\.masked_bias$")
+    _keys_to_ignore_on_load_unexpected = (r"\.attn\.bias$", r"\.attn\.masked_bias$", r"\.crossattention\.bias$",
+                                          r"\.crossattention\.masked_bias$")
     _constructor_kwargs = frozenset({"attn_implementation"})
     supports_gradient_checkpointing = True
 

@@ -140,9 +140,7 @@ class TorchPreTrainedModel(nn.Module):
                     continue
                 param.copy_(value.to(param.dtype))
         ignore = [re.compile(p) for p in self._keys_to_ignore_on_load_unexpected]
-        report.unexpected = [
-            n for n in renamed if n not in own and not any(p.search(n) for p in ignore)
-        ] + [n for n in renamed if n in tied and n not in own]
+        report.unexpected = [n for n in renamed if n not in own and not any(p.search(n) for p in ignore)]
         if report.mismatched and not ignore_mismatched_sizes:
             lines = "\n".join(f"  {n}: checkpoint {c}, model {m}" for n, c, m in report.mismatched)
             raise ValueError(
