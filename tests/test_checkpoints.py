@@ -267,3 +267,15 @@ def test_unknown_repo_offline_error(tmp_path):
         FlaxGPT2LMHeadModel.from_pretrained("acme/not-there", cache_dir=str(tmp_path), local_files_only=True)
     with pytest.raises(ModelNotFoundError, match="not a directory"):
         FlaxGPT2LMHeadModel.from_pretrained(str(tmp_path / "nope.bin"))
+
+
+def test_old_gpt2_checkpoint_buffers_are_ignored_but_stray_weights_reported(reference, tmp_path):
+    _, path = reference
+    state = io.read_state_dict(path)
+    state["transformer.h.0.attn.bias"] = np.tril(np.ones((1, 1, 32, 32), np.float32))  # causal-mask buffers
+    state["transformer.h.0.attn.masked_bias"] = np.array(-1e4, np.float32)
+    state["transformer.h.0.attn.q_attn.bias"] = np.zeros(32, np.float32)  # a weight we have no place for
+    shutil.copy(os.path.join(path, "config.json"), tmp_path)
+    io.write_state_dict(state, tmp_path)
+    assert FlaxGPT2LMHeadModel.from_pretrained(tmp_path).loading_report.unexpected == [
+        "transformer.h.0.attn.q_attn.bias"]

@@ -192,8 +192,7 @@ class FlaxGPT2PreTrainedModel(FlaxPreTrainedModel):
     config_class = GPT2Config
     base_model_prefix = "transformer"
     # Causal-mask buffers that old PyTorch checkpoints carry.
-    _keys_to_ignore_on_load_unexpected = (r"attn\.bias$", r"attn\.masked_bias$", r"crossattention\.bias$",
-                                          r"crossattention\.masked_bias$")
+    _keys_to_ignore_on_load_unexpected = (r"(^|\.)(attn|crossattention)\.(masked_)?bias$",)
     _tied_weights_keys = {"lm_head.weight": "transformer.wte.weight"}
 
     def dummy_inputs(self, input_shape):
