@@ -46,12 +46,13 @@ def _save_reference(tmp_path_factory, torch_cls: str, seed: int = 0, **overrides
 
 
 def _inputs(name: str, seed: int = 0) -> dict[str, np.ndarray]:
-    """Ids, a right-padded mask and two segments; [B, C, T] for multiple choice."""
+    """Ids, a right-padded mask and two segments; [1, B, T] for multiple choice (B choices), so every
+    head runs the encoder on [B, T] and the eager op cache is shared."""
     rng = np.random.RandomState(seed)
-    shape = (B, 3, T) if name == "multiple_choice" else (B, T)
+    shape = (1, B, T) if name == "multiple_choice" else (B, T)
     ids = rng.randint(1, TINY["vocab_size"], shape).astype(np.int32)
     mask = np.ones(shape, np.int32)
-    mask[1, ..., T - 2:] = 0
+    mask[..., 1, T - 2:] = 0
     types = np.zeros(shape, np.int32)
     types[..., T // 2:] = 1
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
@@ -249,17 +250,41 @@ def test_cached_decoding_equals_full_forward(cross):
     cache = ours.init_cache(B, max_len)
     assert cache["bert"]["encoder"]["layer"]["0"]["attention"]["self"]["cached_key"].shape == (B, max_len, 4, 8)
     mask = np.ones((B, max_len), np.int32)
-    step_kwargs = dict(attention_mask=mask, encoder_hidden_states=enc, encoder_attention_mask=enc_mask)
-    out = ours(ids[:, :prompt], token_type_ids=types[:, :prompt], past_key_values=cache,
-               position_ids=np.broadcast_to(np.arange(prompt), (B, prompt)), **step_kwargs)
-    steps, cache = [np.asarray(out.logits)], out.past_key_values
+
+    @jax.jit  # one compile per input length instead of one per op and shape
+    def step(params, cache, ids, types, positions):
+        out = ours(ids, attention_mask=mask, token_type_ids=types, position_ids=positions, params=params,
+                   past_key_values=cache, encoder_hidden_states=enc, encoder_attention_mask=enc_mask)
+        return out.logits, out.past_key_values
+
+    logits, cache = step(ours.params, cache, ids[:, :prompt], types[:, :prompt],
+                         np.broadcast_to(np.arange(prompt), (B, prompt)))
+    steps = [np.asarray(logits)]
     for t in range(prompt, T):
-        out = ours(ids[:, t:t + 1], token_type_ids=types[:, t:t + 1], past_key_values=cache,
-                   position_ids=np.full((B, 1), t), **step_kwargs)
-        steps.append(np.asarray(out.logits))
-        cache = out.past_key_values
+        logits, cache = step(ours.params, cache, ids[:, t:t + 1], types[:, t:t + 1], np.full((B, 1), t))
+        steps.append(np.asarray(logits))
     assert_close(np.concatenate(steps, axis=1), full, what="cached vs full")
     assert int(cache["bert"]["encoder"]["layer"]["1"]["attention"]["self"]["cache_index"]) == T
+
+
+@pytest.mark.parametrize("num_beams", [1, 3], ids=["greedy", "beam"])
+def test_generate_equals_transformers(tmp_path_factory, num_beams):
+    """A left-padded batch in one `generate` call equals transformers' BertLMHeadModel on each row alone."""
+    ref, path = _save_reference(tmp_path_factory, "BertLMHeadModel", seed=20, is_decoder=True, pad_token_id=0)
+    ours = fb.FlaxBertForCausalLM.from_pretrained(path)
+    rng = np.random.RandomState(21)
+    rows = [rng.randint(1, TINY["vocab_size"], n) for n in (6, 3)]
+    ids = np.zeros((2, 6), np.int32)
+    mask = np.zeros((2, 6), np.int32)
+    for i, row in enumerate(rows):
+        ids[i, 6 - len(row):], mask[i, 6 - len(row):] = row, 1
+    settings = dict(max_new_tokens=6, do_sample=False, num_beams=num_beams, pad_token_id=0)
+    out = np.asarray(ours.generate(ids, attention_mask=mask, **settings).sequences)
+    for i, row in enumerate(rows):
+        with torch.no_grad():
+            expected = ref.generate(torch.tensor(row[None], dtype=torch.long), eos_token_id=None,
+                                    attention_mask=torch.ones((1, len(row)), dtype=torch.long), **settings)
+        np.testing.assert_array_equal(out[i, 6 - len(row):], expected[0].numpy(), err_msg=f"row {i}")
 
 
 def test_init_cache_needs_decoder(head):
@@ -292,12 +317,12 @@ def test_base_and_head_checkpoints_load_both_ways(tmp_path_factory):
 
     base_dir = tmp_path_factory.mktemp("base_ckpt")
     ref.bert.save_pretrained(base_dir)  # names without the `bert.` prefix
-    pre = fb.FlaxBertForPreTraining.from_pretrained(base_dir)
+    pre, params = fb.FlaxBertForPreTraining.from_pretrained(base_dir, _do_init=False)
     missing = set(pre.loading_report.missing)
     assert missing == {"cls/predictions/transform/dense/kernel", "cls/predictions/transform/dense/bias",
                        "cls/predictions/transform/LayerNorm/scale", "cls/predictions/transform/LayerNorm/bias",
                        "cls/predictions/bias", "cls/seq_relationship/kernel", "cls/seq_relationship/bias"}, missing
-    np.testing.assert_array_equal(pre.params["bert"]["pooler"]["dense"]["kernel"],
+    np.testing.assert_array_equal(params["bert"]["pooler"]["dense"]["kernel"],
                                   base.params["pooler"]["dense"]["kernel"])
 
 
@@ -343,14 +368,17 @@ def test_bad_inputs_get_clear_errors(head):
         ours(**{**inputs, "token_type_ids": inputs["token_type_ids"] * 2})
 
 
-def test_dropout_in_train_mode(head):
-    name, _, ours, fields = head
-    inputs = _inputs(name)
-    a = ours(**inputs, train=True, dropout_rng=jax.random.PRNGKey(0))[fields[0]]
-    b = ours(**inputs, train=True, dropout_rng=jax.random.PRNGKey(0))[fields[0]]
-    c = ours(**inputs, train=True, dropout_rng=jax.random.PRNGKey(1))[fields[0]]
+def test_dropout_in_train_mode(tmp_path_factory):
+    """Dropout (embeddings, attention, outputs, classifier) acts with train=True, per dropout_rng."""
+    _, path = _save_reference(tmp_path_factory, "BertForSequenceClassification", classifier_dropout=0.5)
+    ours = fb.FlaxBertForSequenceClassification.from_pretrained(path)
+    inputs = _inputs("seq_cls")
+    a = ours(**inputs, train=True, dropout_rng=jax.random.PRNGKey(0)).logits
+    b = ours(**inputs, train=True, dropout_rng=jax.random.PRNGKey(0)).logits
+    c = ours(**inputs, train=True, dropout_rng=jax.random.PRNGKey(1)).logits
     np.testing.assert_array_equal(a, b)
     assert np.abs(np.asarray(a) - np.asarray(c)).max() > 0
+    np.testing.assert_array_equal(ours(**inputs).logits, ours(**inputs, train=False).logits)
 
 
 def test_config_errors():
