@@ -33,6 +33,10 @@ _COMMON_DEFAULTS: dict[str, Any] = {
     "sep_token_id": None,
     "decoder_start_token_id": None,
 }
+# Activation names configs may use; nn.layers.ACTIVATIONS implements exactly these (kept here so that
+# configs import without jax).
+ACTIVATION_NAMES = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_python", "quick_gelu", "relu",
+                    "silu", "swish", "tanh", "sigmoid", "linear")
 _PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
@@ -141,6 +145,9 @@ class PretrainedConfig:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string()}"
+
+    def _check_activation(self, key: str, name: str) -> None:
+        self._check(name in ACTIVATION_NAMES, f"{key}={name!r} is not one of {sorted(ACTIVATION_NAMES)}.")
 
     def _check(self, condition: bool, message: str) -> None:
         if not condition:

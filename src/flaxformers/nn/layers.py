@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flaxformers.configuration_utils import ACTIVATION_NAMES
+
 
 # --- projections ---------------------------------------------------------------------------------
 class DenseOutIn(nn.Module):
@@ -80,6 +82,9 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "sigmoid": jax.nn.sigmoid,
     "linear": lambda x: x,
 }
+
+
+assert set(ACTIVATIONS) == set(ACTIVATION_NAMES), "nn.layers.ACTIVATIONS and ACTIVATION_NAMES disagree"
 
 
 def activation(name: str) -> Callable[[jax.Array], jax.Array]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flaxformers.configuration_utils import PretrainedConfig
-from flaxformers.nn.layers import ACTIVATIONS
 
 
 class BertConfig(PretrainedConfig):
@@ -57,8 +56,7 @@ class BertConfig(PretrainedConfig):
         d, n = self.hidden_size, self.num_attention_heads
         self._check(d % n == 0, f"hidden_size={d} must be a multiple of num_attention_heads={n}, since "
                                 "head_dim = hidden_size / num_attention_heads.")
-        self._check(self.hidden_act in ACTIVATIONS,
-                    f"hidden_act={self.hidden_act!r} is not one of {sorted(ACTIVATIONS)}.")
+        self._check_activation("hidden_act", self.hidden_act)
         # transformers 4.x Flax BERT implements absolute positions only (relative_key* are PyTorch-only).
         self._check(self.position_embedding_type == "absolute",
                     f"position_embedding_type={self.position_embedding_type!r} is not supported: the Flax BERT "

@@ -14,7 +14,6 @@ import logging
 from typing import Any, ClassVar
 
 from flaxformers.configuration_utils import PretrainedConfig
-from flaxformers.nn.layers import ACTIVATIONS
 
 logger = logging.getLogger("flaxformers")
 
@@ -133,8 +132,7 @@ class GemmaConfig(PretrainedConfig):
         self._check(n % k == 0, f"num_attention_heads={n} must be a multiple of num_key_value_heads={k} "
                                 "(each key/value head serves a whole group of query heads).")
         self._check(self.head_dim % 2 == 0, f"head_dim={self.head_dim} must be even for rotary embeddings.")
-        self._check(self.hidden_activation_name in ACTIVATIONS,
-                    f"hidden_activation={self.hidden_activation_name!r} is not one of {sorted(ACTIVATIONS)}.")
+        self._check_activation("hidden_activation", self.hidden_activation_name)
         self._check(not getattr(self, "use_bidirectional_attention", None),
                     "use_bidirectional_attention=True (embedding models) is not supported; set it to false.")
         self._check(len(self.layer_types) == self.num_hidden_layers,

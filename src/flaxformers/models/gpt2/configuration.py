@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flaxformers.configuration_utils import PretrainedConfig
-from flaxformers.nn.layers import ACTIVATIONS
 
 
 class GPT2Config(PretrainedConfig):
@@ -68,5 +67,4 @@ class GPT2Config(PretrainedConfig):
         self._check(n_embd % n_head == 0, f"n_embd={n_embd} must be divisible by n_head={n_head}.")
         self._check(min(vocab_size, n_positions, n_embd, n_layer, n_head) > 0,
                     "vocab_size, n_positions, n_embd, n_layer and n_head must be positive.")
-        self._check(activation_function in ACTIVATIONS,
-                    f"activation_function={activation_function!r} is not one of {sorted(ACTIVATIONS)}.")
+        self._check_activation("activation_function", activation_function)
