@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from _helpers import gpt2_tokenizer_dir
@@ -31,6 +32,20 @@ def _metrics(directory) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
+def _save_random(model_cls, config, directory) -> None:
+    """A randomly initialised checkpoint, drawn in numpy from the param shapes (no init to compile)."""
+    model = model_cls(config, _do_init=False)
+    rng = np.random.RandomState(0)
+    def draw(path, s):  # norms start at one, biases at zero, weights at N(0, 0.02)
+        leaf = path[-1].key
+        if leaf in ("scale", "bias"):
+            return (np.ones if leaf == "scale" else np.zeros)(s.shape, np.float32)
+        return rng.normal(0, 0.02, s.shape).astype(np.float32)
+
+    params = jax.tree_util.tree_map_with_path(draw, model.params_shape_tree)
+    model.save_pretrained(directory, params=params)
+
+
 @pytest.fixture(scope="module")
 def gpt2_run(tmp_path_factory):
     """A tiny GPT-2 with the real GPT-2 tokenizer, fine-tuned for 16 steps without interruption."""
@@ -38,12 +53,11 @@ def gpt2_run(tmp_path_factory):
     model_dir = root / "model"
     model_dir.mkdir()
     gpt2_tokenizer_dir(model_dir)
-    config = ff.GPT2Config(n_positions=64, n_embd=32, n_layer=2, n_head=4)
-    ff.FlaxGPT2LMHeadModel(config).save_pretrained(model_dir)
+    _save_random(ff.FlaxGPT2LMHeadModel, ff.GPT2Config(n_positions=64, n_embd=32, n_layer=2, n_head=4), model_dir)
     (root / "train.txt").write_text("\n".join(_lines(120, 0)) + "\n")
     (root / "eval.txt").write_text("\n".join(_lines(40, 1)) + "\n")
     args = ["finetune", "--model", str(model_dir), "--task", "causal-lm", "--train-file", str(root / "train.txt"),
-            "--eval-file", str(root / "eval.txt"), "--max-length", "32", "--batch-size", "8", "--grad-accum", "2",
+            "--eval-file", str(root / "eval.txt"), "--max-length", "32", "--batch-size", "8",
             "--max-steps", "16", "--learning-rate", "1e-2", "--warmup-steps", "2", "--save-every", "5",
             "--eval-every", "8", "--seed", "1", "--quiet"]
     assert main([*args, "--output-dir", str(root / "a")]) == 0
@@ -89,7 +103,7 @@ def test_bert_sequence_classification_lowers_the_loss(tmp_path):
     (model_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
     config = ff.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                            intermediate_size=37, max_position_embeddings=32)
-    ff.FlaxBertForSequenceClassification(config).save_pretrained(model_dir)
+    _save_random(ff.FlaxBertForSequenceClassification, config, model_dir)
     rng = np.random.RandomState(0)
     with open(tmp_path / "train.jsonl", "w") as f:
         for _ in range(64):
