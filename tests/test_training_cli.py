@@ -119,3 +119,72 @@ def test_bert_sequence_classification_lowers_the_loss(tmp_path):
     assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4]), losses
     trained = ff.FlaxBertForSequenceClassification.from_pretrained(out)
     assert trained.config.id2label == {0: "negative", 1: "positive"}
+
+
+def test_checkpoints_are_atomic_pruned_and_restored(tmp_path):
+    from flaxformers.training import checkpoint as ckpt
+
+    state = {"params": {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}, "step": np.int32(0)}
+    for step in (1, 2, 3):
+        ckpt.save_train_state(tmp_path, {**state, "step": np.int32(step)}, step, keep=2)
+    assert [os.path.basename(p) for p in ckpt.list_checkpoints(tmp_path)] == ["checkpoint-00000002",
+                                                                             "checkpoint-00000003"]
+    # What a kill in the middle of a save leaves: a temporary directory and no new `latest`.
+    (tmp_path / ".checkpoint-00000004.abc.tmp").mkdir()
+    (tmp_path / ".checkpoint-00000004.abc.tmp" / ckpt.STATE_NAME).write_bytes(b"torn")
+    assert ckpt.latest_checkpoint(tmp_path).endswith("checkpoint-00000003")
+    (tmp_path / "latest").unlink()  # even without the pointer, only complete checkpoints count
+    (tmp_path / "checkpoint-00000005").mkdir()
+    assert ckpt.latest_checkpoint(tmp_path).endswith("checkpoint-00000003")
+    restored, meta = ckpt.load_train_state(ckpt.latest_checkpoint(tmp_path), state)
+    assert meta["step"] == 3 and int(restored["step"]) == 3
+    np.testing.assert_array_equal(restored["params"]["w"], state["params"]["w"])
+    with pytest.raises(ValueError, match="does not fit"):
+        ckpt.load_train_state(ckpt.latest_checkpoint(tmp_path), {"params": {"v": np.zeros(2)}, "step": 0})
+
+
+def test_task_data_builders(tmp_path):
+    from flaxformers.tokenizers import AutoTokenizer
+    from flaxformers.training.data import build_dataset, mask_tokens
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "who", "good", "##ness",
+             "a", "dog", "bird"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    config = ff.BertConfig(vocab_size=len(vocab))
+    ids = {t: i for i, t in enumerate(vocab)}
+
+    arrays, info = build_dataset("token-classification", [{"tokens": ["the", "goodness"], "tags": ["O", "B-X"]}],
+                                 tokenizer, config, 8)
+    assert arrays["input_ids"][0, :5].tolist() == [ids["[CLS]"], ids["the"], ids["good"], ids["##ness"], ids["[SEP]"]]
+    assert arrays["labels"][0].tolist() == [-100, 1, 0, -100, -100, -100, -100, -100]  # first sub-token only
+    assert info["id2label"] == {0: "B-X", 1: "O"}
+
+    record = {"question": "who sat", "context": "the cat sat on the mat",
+              "answers": {"text": ["the mat"], "answer_start": [15]}}
+    arrays, _ = build_dataset("question-answering", [record], tokenizer, config, 16)
+    start, end = int(arrays["start_positions"][0]), int(arrays["end_positions"][0])
+    assert arrays["input_ids"][0, start:end + 1].tolist() == [ids["the"], ids["mat"]]
+    assert arrays["token_type_ids"][0, start] == 1
+
+    arrays, _ = build_dataset("multiple-choice", [{"context": "the cat", "choices": ["sat", "a dog", "mat"],
+                                                   "label": 1}], tokenizer, config, 6)
+    assert arrays["input_ids"].shape == (1, 3, 6) and arrays["labels"].tolist() == [1]
+
+    pre = [{"input_ids": [2, 5, 3], "label": 0.5}, {"input_ids": [2, 6, 7, 3], "label": -1.0}]
+    arrays, info = build_dataset("sequence-classification", pre, None, config, 8)
+    assert info == {"num_labels": 1, "problem_type": "regression"} and arrays["input_ids"].shape == (2, 4)
+    assert arrays["attention_mask"].tolist() == [[1, 1, 1, 0], [1, 1, 1, 1]]
+    _, info = build_dataset("sequence-classification", [{**pre[0], "label": [1, 0, 1]}], None, config, 8)
+    assert info == {"num_labels": 3, "problem_type": "multi_label_classification"}
+    with pytest.raises(ValueError, match="no tokenizer"):
+        build_dataset("sequence-classification", [{"text": "the cat", "label": 0}], None, config, 8)
+
+    rng = np.random.RandomState(0)
+    tokens = rng.randint(5, 16, (64, 32))
+    tokens[:, 0] = ids["[CLS]"]
+    masked, labels = mask_tokens(tokens, rng, ids["[MASK]"], len(vocab), {ids["[CLS]"]})
+    scored = labels != -100
+    assert 0.1 < scored.mean() < 0.2 and not scored[:, 0].any()
+    assert (labels[scored] == tokens[scored]).all() and (masked[~scored] == tokens[~scored]).all()
+    assert 0.7 < (masked[scored] == ids["[MASK]"]).mean() < 0.9

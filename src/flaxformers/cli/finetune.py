@@ -189,7 +189,13 @@ def run(args: argparse.Namespace) -> int:
                 f.write(json.dumps(record) + "\n")
 
     def put(batch):
-        return shard_batch(batch, mesh) if mesh is not None else batch
+        if mesh is None:
+            return batch
+        if jax.process_count() > 1:  # every process builds the global batch; each hands over its own rows
+            rows = len(next(iter(batch.values()))) // jax.process_count()
+            start = jax.process_index() * rows
+            batch = {k: v[start:start + rows] for k, v in batch.items()}
+        return shard_batch(batch, mesh)
 
     def evaluate(step: int) -> None:
         total = count = 0.0
@@ -208,7 +214,8 @@ def run(args: argparse.Namespace) -> int:
 
     if start:
         print(f"Resuming from {latest} (step {start} of {total_steps}).", file=sys.stderr)
-    bar = tqdm(total=total_steps, initial=start, unit="step", disable=args.quiet, dynamic_ncols=True)
+    bar = tqdm(total=total_steps, initial=start, unit="step", disable=args.quiet or jax.process_index() != 0,
+               dynamic_ncols=True)
     tokens, began = 0.0, time.perf_counter()
     step = start
     with bar:
