@@ -316,7 +316,9 @@ class FlaxPreTrainedModel(GenerationMixin):
         """Load a model from a local directory, the HF cache or the Hub.
 
         Extra keyword arguments that name config keys override the config; the rest go to the model.
-        With `_do_init=False` it returns `(model, params)`, as transformers does.
+        With `_do_init=False` it returns `(model, params)`, as transformers does. `mesh=` (a
+        `jax.sharding.Mesh`) places each tensor sharded by the family's rules as it is read
+        (`flaxformers.training.sharding`); `scan_layers=True` stacks the layers for `nn.scan`.
         """
         path = os.fspath(pretrained_model_name_or_path)
         hub_kwargs = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
