@@ -155,3 +155,6 @@ else:
         got = loaded.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False)
         assert jnp.asarray(got.sequences).shape == (2, 11)
         np.testing.assert_array_equal(np.asarray(got.sequences), np.asarray(expected.sequences))
+        scanned = ff.FlaxGPT2LMHeadModel.from_pretrained(path, mesh=mesh, scan_layers=True)  # stacked cache too
+        got = scanned.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False)
+        np.testing.assert_array_equal(np.asarray(got.sequences), np.asarray(expected.sequences))
