@@ -137,7 +137,7 @@ def make_train_step(
             xs = (jnp.arange(grad_accum_steps), _split_micro(batch, grad_accum_steps))
             (value, grads), _ = jax.lax.scan(micro, (jnp.zeros((), jnp.float32), zeros), xs)
         grads = jax.tree_util.tree_map(lambda g, p: g.astype(p.dtype), grads, state.params)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         if max_grad_norm is not None:
             scale = jnp.minimum(1.0, max_grad_norm / jnp.maximum(grad_norm, 1e-12))
             grads = jax.tree_util.tree_map(lambda g: g * scale.astype(g.dtype), grads)
