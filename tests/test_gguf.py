@@ -96,16 +96,25 @@ def _metadata(writer: gguf.GGUFWriter, family: str, config) -> None:
         writer.add_uint32(f"{a}.{key}", value)
     for key, value in floats.items():
         writer.add_float32(f"{a}.{key}", value)
-    writer.add_token_list([f"<t{i}>" for i in range(config.vocab_size)])
-    writer.add_bos_token_id(1)
-    writer.add_eos_token_id(2)
 
 
-def _write_family_gguf(family: str, model, path: str, qtype: Q = Q.F32) -> None:
+def _write_family_gguf(family: str, model, path: str, qtype: Q = Q.F32,
+                       vocab: tuple[list[str], list[int]] | None = None) -> None:
+    """`vocab`: (tokens, token types) of a SentencePiece ('llama') vocabulary; else placeholder tokens."""
     arch = FAMILIES[family][2]
     name_map = gguf.get_tensor_name_map(arch, model.config.num_hidden_layers)
     writer = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[arch])
     _metadata(writer, family, model.config)
+    if vocab is None:
+        writer.add_token_list([f"<t{i}>" for i in range(model.config.vocab_size)])
+    else:
+        writer.add_tokenizer_model("llama")
+        writer.add_token_list(vocab[0])
+        writer.add_token_types(vocab[1])
+        writer.add_unk_token_id(3)
+        writer.add_pad_token_id(0)
+    writer.add_bos_token_id(2 if vocab else 1)
+    writer.add_eos_token_id(1 if vocab else 2)
     written = set()
     for hf_name, tensor in model.state_dict().items():
         module, leaf = hf_name.rsplit(".", 1)

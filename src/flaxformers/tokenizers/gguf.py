@@ -23,7 +23,7 @@ from typing import Any
 import tokenizers
 from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers, processors
 
-from flaxformers.checkpoints.gguf import GGUFFile
+from flaxformers.checkpoints.gguf import GGUFFile, read_gguf
 from flaxformers.tokenizers import Tokenizer
 
 SPIECE_SPACE = "\u2581"
@@ -157,7 +157,7 @@ def gguf_tokenizer(gguf: str | os.PathLike | GGUFFile, **kwargs: Any) -> Tokeniz
 
     Keyword arguments override the wrapper's options (special tokens, `padding_side`, ...).
     """
-    f = gguf if isinstance(gguf, GGUFFile) else GGUFFile(gguf)
+    f = gguf if isinstance(gguf, GGUFFile) else read_gguf(gguf)
     kind = f.metadata.get("tokenizer.ggml.model")
     tokens = _tokens(f)
     types = _token_types(f, len(tokens))
