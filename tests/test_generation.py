@@ -289,3 +289,14 @@ def test_model_reads_generation_config_json(models, tmp_path):
 def test_length_denominators_match_python_power():
     table = engine.length_denominators(5, 0.7)
     assert table.dtype == np.float32 and table[3] == np.float32(3**0.7)
+
+
+def test_scan_layers_model_generates_the_same(models):
+    """Scan-over-layers caches stack layers on axis 0: beam reordering must gather rows on axis 1."""
+    ref, _, path = models
+    scanned = FlaxGPT2LMHeadModel.from_pretrained(path, scan_layers=True)
+    ids, mask = _prompts(seed=9)
+    settings = dict(max_new_tokens=6, num_beams=2, eos_token_id=None)
+    out = scanned.generate(ids, attention_mask=mask, **settings)
+    expected = _torch_generate(ref, ids, mask, do_sample=False, **settings)
+    _assert_same_tokens(out.sequences, expected, 0)
