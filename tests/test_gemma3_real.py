@@ -167,7 +167,7 @@ def test_bf16_agrees_with_fp32(ours, next_token_logits, greedy):
 
     bf16 keeps 8 significant bits, so each weight and activation carries ~0.4% relative error; over
     18 layers logits of magnitude ~30 move by a few tenths. We require the same top-1 token, the
-    fp32 top-5 within bf16's reach (0.05 of the logit range), and the same greedy tokens while the
+    fp32 top-5 within bf16's reach (2% of the logit range, ~0.85; measured: <= 0.21), and the same greedy tokens while the
     fp32 margin between the best two tokens is wider than that noise (the first 6 here).
     """
     model, tokenizer = ours
@@ -179,7 +179,7 @@ def test_bf16_agrees_with_fp32(ours, next_token_logits, greedy):
         top5 = np.argsort(-ref_row)[:5]
         assert int(np.argmax(row)) == int(top5[0])
         scale = float(ref_row.max() - ref_row.min())
-        assert np.abs(row[top5] - ref_row[top5]).max() <= 0.05 * scale
+        assert np.abs(row[top5] - ref_row[top5]).max() <= 0.02 * scale
     batch = tokenizer(PROMPTS, padding_side="left")
     out = bf16_model.generate(batch["input_ids"], attention_mask=batch["attention_mask"], params=params,
                               max_new_tokens=NEW_TOKENS, do_sample=False).sequences
