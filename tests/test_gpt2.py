@@ -178,3 +178,16 @@ def test_cross_attention_without_config_errors(pair):
     _, ours, _ = pair
     with pytest.raises(ValueError, match="add_cross_attention"):
         ours(_inputs(1, 3), encoder_hidden_states=np.zeros((1, 2, TINY["n_embd"]), np.float32))
+
+
+def test_attention_mask_shape_error(pair):
+    """A mask that covers neither the input nor the cache is named, with the shape it needs."""
+    _, ours, _ = pair
+    with pytest.raises(ValueError, match=r"attention_mask has shape \(1, 2\), expected \(1, 3\)"):
+        ours(_inputs(1, 3), attention_mask=np.ones((1, 2), np.int32))
+    cache = ours.init_cache(1, 8)
+    with pytest.raises(ValueError, match=r"expected \(1, 8\).*covers the whole cache"):
+        ours(_inputs(1, 3), attention_mask=np.ones((1, 3), np.int32), past_key_values=cache,
+             position_ids=np.arange(3)[None])
+    with pytest.raises(ValueError, match="holds no `cached_key`"):
+        ours(_inputs(1, 3), past_key_values={"h": {}}, position_ids=np.arange(3)[None])

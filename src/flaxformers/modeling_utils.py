@@ -27,11 +27,14 @@ logger = logging.getLogger("flaxformers")
 
 
 def cache_length(cache: Any) -> int | None:
-    """Number of slots of an `init_cache` tree (`cached_key` is [..., B, S, K, H]), None without a cache."""
+    """Number of slots of an `init_cache` tree (`cached_key` is [(L,) B, S, K, H]; scan-over-layers
+    stacks a leading layer axis), None without a cache."""
     if not cache:
         return None
-    keys = [leaf for path, leaf in flatten(unfreeze(cache)).items() if path[-1] == "cached_key"]
-    return int(keys[0].shape[-3]) if keys else None
+    for path, leaf in flatten(unfreeze(cache)).items():
+        if path[-1] == "cached_key":
+            return int(jnp.shape(leaf)[-3])
+    raise ValueError("past_key_values holds no `cached_key`: pass the dict that `model.init_cache(...)` returned.")
 
 
 class FlaxPreTrainedModel(GenerationMixin):
@@ -211,6 +214,27 @@ class FlaxPreTrainedModel(GenerationMixin):
                     f"Truncate the input to at most {max_positions} tokens."
                 )
 
+    @staticmethod
+    def _attention_mask(input_shape: tuple[int, ...], attention_mask: Any, past_key_values: Any) -> jax.Array:
+        """The padding mask over every key: the input's tokens, or every cache slot with a cache.
+
+        With a cache, slots past the ones written so far are hidden by causality, so all ones is the
+        right default; generation passes 1 for real tokens (past, current and future), 0 for padding.
+        """
+        cache_len = cache_length(past_key_values)
+        expected = (*input_shape[:-1], cache_len or input_shape[-1])
+        if attention_mask is None:
+            return jnp.ones(expected, dtype="i4")
+        if tuple(jnp.shape(attention_mask)) != expected:
+            covers = "the cache length max_length" if cache_len else "the input length"
+            raise ValueError(
+                f"attention_mask has shape {tuple(jnp.shape(attention_mask))}, expected {expected} (the input's "
+                f"leading axes and {covers}). "
+                + ("With past_key_values the mask covers the whole cache: 1 for real tokens (past, current and "
+                   "future), 0 for padding." if cache_len else "")
+            )
+        return jnp.asarray(attention_mask, dtype="i4")
+
     def _token_inputs(
         self, input_ids: Any, attention_mask: Any = None, position_ids: Any = None, past_key_values: Any = None,
         *, with_positions: bool = True,
@@ -221,10 +245,9 @@ class FlaxPreTrainedModel(GenerationMixin):
             if past_key_values is not None:
                 raise ValueError("Make sure to provide `position_ids` when passing `past_key_values`.")
             position_ids = jnp.broadcast_to(jnp.arange(seq_len)[None, :], (batch_size, seq_len))
-        if attention_mask is None:  # with a cache the mask spans every cache slot, as generation passes it
-            attention_mask = jnp.ones((batch_size, cache_length(past_key_values) or seq_len), dtype="i4")
         self._check_input_ids(input_ids, position_ids)
-        inputs = {"input_ids": jnp.asarray(input_ids, dtype="i4"), "attention_mask": jnp.asarray(attention_mask, "i4")}
+        inputs = {"input_ids": jnp.asarray(input_ids, dtype="i4"),
+                  "attention_mask": self._attention_mask(jnp.shape(input_ids), attention_mask, past_key_values)}
         if with_positions:
             inputs["position_ids"] = jnp.asarray(position_ids, dtype="i4")
         return inputs

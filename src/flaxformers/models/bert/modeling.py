@@ -534,9 +534,6 @@ class FlaxBertPreTrainedModel(FlaxPreTrainedModel):
             if past_key_values is not None:
                 raise ValueError("Make sure to provide `position_ids` when passing `past_key_values`.")
             position_ids = jnp.broadcast_to(jnp.arange(shape[-1]), shape)
-        if attention_mask is None:
-            attention_mask = jnp.ones(shape if past_key_values is None else (shape[0], _cache_length(past_key_values)),
-                                      dtype="i4")
         self._check_input_ids(np.reshape(input_ids, (-1, shape[-1])) if len(shape) > 2 else input_ids,
                               position_ids)
         type_ids = token_type_ids
@@ -547,7 +544,7 @@ class FlaxBertPreTrainedModel(FlaxPreTrainedModel):
                                  f"{self.config.type_vocab_size}). Pass 0/1 segment ids, or none.")
         inputs = {
             "input_ids": _as_array(input_ids, "i4"),
-            "attention_mask": _as_array(attention_mask, "i4"),
+            "attention_mask": self._attention_mask(shape, attention_mask, past_key_values),
             "token_type_ids": _as_array(token_type_ids, "i4"),
             "position_ids": _as_array(position_ids, "i4"),
         }
@@ -565,14 +562,6 @@ class FlaxBertPreTrainedModel(FlaxPreTrainedModel):
             inputs, params=params, past_key_values=past_key_values, dropout_rng=dropout_rng, train=train,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=return_dict,
         )
-
-
-def _cache_length(cache: dict) -> int:
-    """The static length of a cache tree (any `cached_key` [B, S, N, H])."""
-    for path, leaf in jax.tree_util.tree_flatten_with_path(cache)[0]:
-        if getattr(path[-1], "key", None) == "cached_key":
-            return int(leaf.shape[1])
-    raise ValueError("past_key_values holds no cached_key: pass the tree that init_cache returned.")
 
 
 class FlaxBertModel(FlaxBertPreTrainedModel):

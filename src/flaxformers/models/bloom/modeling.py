@@ -14,9 +14,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from flax.core.frozen_dict import unfreeze
 
-from flaxformers.checkpoints.convert import flatten
 from flaxformers.modeling_utils import FlaxPreTrainedModel
 from flaxformers.models.bloom.configuration import BloomConfig
 from flaxformers.nn.attention import AttentionSpec, self_attention
@@ -159,17 +157,6 @@ class FlaxBloomForCausalLMModule(nn.Module):
         return FlaxCausalLMOutput(logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions)
 
 
-def _cache_length(past_key_values: Any) -> int | None:
-    """The static length of a cache from `init_cache`, read off any layer's `cached_key` [(L,) B, S, N, H]
-    (scan-over-layers stacks a leading layer axis)."""
-    if not past_key_values:
-        return None
-    for path, leaf in flatten(unfreeze(past_key_values)).items():
-        if path[-1] == "cached_key":
-            return int(jnp.shape(leaf)[-3])
-    raise ValueError("past_key_values holds no `cached_key`: pass the dict that `model.init_cache(...)` returned.")
-
-
 class FlaxBloomPreTrainedModel(FlaxPreTrainedModel):
     config_class = BloomConfig
     base_model_prefix = "transformer"
@@ -187,21 +174,7 @@ class FlaxBloomPreTrainedModel(FlaxPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ):
-        batch_size, seq_len = jnp.shape(input_ids)
-        cache_len = _cache_length(past_key_values)
-        mask_len = seq_len if cache_len is None else cache_len
-        if attention_mask is None:
-            # With a cache, keys past the ones written so far are hidden by causality, so all-ones is right.
-            attention_mask = jnp.ones((batch_size, mask_len), dtype="i4")
-        elif tuple(jnp.shape(attention_mask)) != (batch_size, mask_len):
-            what = "the cache length max_length" if cache_len is not None else "the input length"
-            raise ValueError(
-                f"attention_mask has shape {tuple(jnp.shape(attention_mask))}, expected (batch_size, {what}) = "
-                f"{(batch_size, mask_len)}. "
-                + ("With past_key_values, the mask covers the whole cache: 1 for real tokens (past, current and "
-                   "future), 0 for padding." if cache_len is not None else "")
-            )
-        inputs = self._token_inputs(input_ids, attention_mask, with_positions=False)
+        inputs = self._token_inputs(input_ids, attention_mask, past_key_values=past_key_values, with_positions=False)
         return self._apply(
             inputs, params=params, past_key_values=past_key_values, dropout_rng=dropout_rng, train=train,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=return_dict,
