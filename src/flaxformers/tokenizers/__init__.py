@@ -214,6 +214,12 @@ class AutoTokenizer:
     def from_pretrained(path_or_repo_id: str | os.PathLike, **kwargs: Any) -> Tokenizer:
         hub = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "local_files_only", "token") if k in kwargs}
         path = os.fspath(path_or_repo_id)
+        gguf_file = kwargs.pop("gguf_file", None)
+        if gguf_file is not None:
+            from flaxformers.auto import gguf_path
+            from flaxformers.tokenizers.gguf import gguf_tokenizer
+
+            return gguf_tokenizer(gguf_path(path, gguf_file), **kwargs)
         config_path = resolve_file(path, "tokenizer_config.json", required=False, **hub)
         config = {}
         if config_path:
