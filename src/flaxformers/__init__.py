@@ -12,6 +12,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["PretrainedConfig"], "flaxformers.configuration_utils"),
     **dict.fromkeys(["FlaxPreTrainedModel"], "flaxformers.modeling_utils"),
     **dict.fromkeys(["GenerationConfig"], "flaxformers.generation.config"),
+    **dict.fromkeys(["TextStreamer", "TextIteratorStreamer", "TokenIteratorStreamer"], "flaxformers.generation.streamers"),
     **dict.fromkeys(["AutoTokenizer", "Tokenizer"], "flaxformers.tokenizers"),
     **dict.fromkeys(
         [

@@ -1,59 +1,42 @@
-"""Generation: GenerationConfig, logits processors, the compiled loop, beam search and streaming."""
+"""Generation: GenerationConfig, logits processors, the compiled loop, beam search and streaming.
 
-from flaxformers.generation.config import GenerationConfig
-from flaxformers.generation.logits_process import (
-    FlaxForcedBOSTokenLogitsProcessor,
-    FlaxForcedEOSTokenLogitsProcessor,
-    FlaxLogitsProcessor,
-    FlaxLogitsProcessorList,
-    FlaxLogitsWarper,
-    FlaxMinLengthLogitsProcessor,
-    FlaxMinNewTokensLengthLogitsProcessor,
-    FlaxMinPLogitsWarper,
-    FlaxNoRepeatNGramLogitsProcessor,
-    FlaxRepetitionPenaltyLogitsProcessor,
-    FlaxSuppressTokensAtBeginLogitsProcessor,
-    FlaxSuppressTokensLogitsProcessor,
-    FlaxTemperatureLogitsWarper,
-    FlaxTopKLogitsWarper,
-    FlaxTopPLogitsWarper,
-)
-from flaxformers.generation.mixin import (
-    FlaxBeamSearchOutput,
-    FlaxGreedySearchOutput,
-    FlaxSampleOutput,
-    GenerationMixin,
-)
-from flaxformers.generation.streamers import (
-    BaseStreamer,
-    TextIteratorStreamer,
-    TextStreamer,
-    TokenIteratorStreamer,
-)
+Imports are lazy: `flaxformers.generation.config` (shared with the PyTorch twin) must not pull in jax.
+"""
 
-__all__ = [
-    "GenerationConfig",
-    "GenerationMixin",
-    "FlaxGreedySearchOutput",
-    "FlaxSampleOutput",
-    "FlaxBeamSearchOutput",
-    "BaseStreamer",
-    "TextStreamer",
-    "TextIteratorStreamer",
-    "TokenIteratorStreamer",
-    "FlaxLogitsProcessor",
-    "FlaxLogitsWarper",
-    "FlaxLogitsProcessorList",
-    "FlaxTemperatureLogitsWarper",
-    "FlaxTopKLogitsWarper",
-    "FlaxTopPLogitsWarper",
-    "FlaxMinPLogitsWarper",
-    "FlaxRepetitionPenaltyLogitsProcessor",
-    "FlaxNoRepeatNGramLogitsProcessor",
-    "FlaxMinLengthLogitsProcessor",
-    "FlaxMinNewTokensLengthLogitsProcessor",
-    "FlaxForcedBOSTokenLogitsProcessor",
-    "FlaxForcedEOSTokenLogitsProcessor",
-    "FlaxSuppressTokensLogitsProcessor",
-    "FlaxSuppressTokensAtBeginLogitsProcessor",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "GenerationConfig": "flaxformers.generation.config",
+    **dict.fromkeys(["GenerationMixin", "FlaxGreedySearchOutput", "FlaxSampleOutput", "FlaxBeamSearchOutput"],
+                    "flaxformers.generation.mixin"),
+    **dict.fromkeys(["BaseStreamer", "TextStreamer", "TextIteratorStreamer", "TokenIteratorStreamer"],
+                    "flaxformers.generation.streamers"),
+    **dict.fromkeys(
+        [
+            "FlaxLogitsProcessor", "FlaxLogitsWarper", "FlaxLogitsProcessorList", "FlaxTemperatureLogitsWarper",
+            "FlaxTopKLogitsWarper", "FlaxTopPLogitsWarper", "FlaxMinPLogitsWarper",
+            "FlaxRepetitionPenaltyLogitsProcessor", "FlaxNoRepeatNGramLogitsProcessor",
+            "FlaxMinLengthLogitsProcessor", "FlaxMinNewTokensLengthLogitsProcessor",
+            "FlaxForcedBOSTokenLogitsProcessor", "FlaxForcedEOSTokenLogitsProcessor",
+            "FlaxSuppressTokensLogitsProcessor", "FlaxSuppressTokensAtBeginLogitsProcessor",
+        ],
+        "flaxformers.generation.logits_process",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flaxformers.generation' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = sorted(_EXPORTS)
