@@ -103,3 +103,22 @@ def test_missing_special_token_is_a_clear_error(tmp_path):
         bert_tokenizer(vocab, {})
     config = json.loads('{"cls_token": "hello", "sep_token": "hello"}')
     assert bert_tokenizer(vocab, config).encode("hello") == [2, 2, 2]
+
+
+@pytest.mark.parametrize("options", [dict(do_lower_case=False), dict(strip_accents=False),
+                                     dict(do_lower_case=False, tokenize_chinese_chars=False)])
+def test_normalizer_options_override_tokenizer_json(minilm_dir, options):
+    """As transformers' BertTokenizerFast: do_lower_case & co. rebuild tokenizer.json's normalizer."""
+    ours = AutoTokenizer.from_pretrained(minilm_dir, **options)
+    reference = transformers.BertTokenizerFast.from_pretrained(minilm_dir, **options)
+    for text in ["Héllo WORLD, Ünïcödé", "中文 Mixed Case"]:
+        assert ours.encode(text) == reference(text).input_ids, text
+
+
+def test_normalizer_option_on_a_bpe_tokenizer_is_a_clear_error(tmp_path):
+    from _helpers import gpt2_tokenizer_dir
+
+    directory = gpt2_tokenizer_dir(tmp_path)
+    AutoTokenizer.from_pretrained(directory).save_pretrained(tmp_path / "json")
+    with pytest.raises(ValueError, match=r"\['lowercase'\] apply to a BERT"):
+        AutoTokenizer.from_pretrained(tmp_path / "json", do_lower_case=True)

@@ -161,6 +161,7 @@ class Tokenizer:
     @classmethod
     def from_file(cls, tokenizer_json: str, config: dict[str, Any] | None = None, **kwargs: Any) -> Tokenizer:
         backend = tokenizers.Tokenizer.from_file(tokenizer_json)
+        _set_bert_normalizer_options(backend, config or {}, kwargs)
         tokenizer = cls(backend, **{**_special_tokens(config or {}), **kwargs})
         if isinstance(backend.model, tokenizers.models.WordPiece):  # BERT: segment ids are a model input
             tokenizer.uses_token_types = True
@@ -174,6 +175,27 @@ class Tokenizer:
         specials = {k: getattr(self, k) for k in _SPECIAL_KEYS if getattr(self, k) is not None}
         config = {**specials, "padding_side": self.padding_side, "model_max_length": self.model_max_length}
         atomic_write_text(os.path.join(directory, "tokenizer_config.json"), json.dumps(config, indent=2) + "\n")
+
+
+# transformers' BertTokenizerFast option -> the BertNormalizer field it sets
+_NORMALIZER_OPTIONS = {"do_lower_case": "lowercase", "strip_accents": "strip_accents",
+                       "tokenize_chinese_chars": "handle_chinese_chars"}
+
+
+def _set_bert_normalizer_options(backend: tokenizers.Tokenizer, config: dict[str, Any], kwargs: dict[str, Any]) -> None:
+    """`do_lower_case` and friends, from keywords (popped) or tokenizer_config.json, override the
+    normalizer of tokenizer.json, as transformers' BertTokenizerFast does."""
+    explicit = {field: kwargs.pop(key) for key, field in _NORMALIZER_OPTIONS.items() if key in kwargs}
+    from_config = {field: config[key] for key, field in _NORMALIZER_OPTIONS.items() if key in config}
+    state = json.loads(backend.to_str()).get("normalizer") or {}
+    if state.pop("type", None) != "BertNormalizer":
+        if explicit:
+            raise ValueError(f"{sorted(explicit)} apply to a BERT (WordPiece) tokenizer, but this tokenizer.json "
+                             "has no BertNormalizer. Drop the option, or edit the normalizer in tokenizer.json.")
+        return
+    given = {**from_config, **explicit}
+    if any(state.get(field) != value for field, value in given.items()):
+        backend.normalizer = tokenizers.normalizers.BertNormalizer(**{**state, **given})
 
 
 _SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token")
