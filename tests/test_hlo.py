@@ -14,7 +14,7 @@ import pytest
 
 from flaxformers import FlaxGPT2LMHeadModel, GPT2Config
 from flaxformers.generation import GenerationConfig, engine
-from flaxformers.generation.mixin import _Request
+from flaxformers.generation.mixin import GenerationRequest
 
 # Every weight matrix has a distinct shape, larger than any activation or cache slice of the step.
 CONFIG = dict(vocab_size=1000, n_positions=128, n_embd=96, n_layer=2, n_head=4, n_inner=320)
@@ -35,7 +35,7 @@ def weight_sized_ops(hlo: str, weight_shapes: set[tuple[int, ...]]) -> list[str]
 def _decode_hlo(model: FlaxGPT2LMHeadModel, params, batch: int) -> str:
     ids = np.arange(batch * 9, dtype=np.int32).reshape(batch, 9) % 900
     config = GenerationConfig(max_new_tokens=8, eos_token_id=None, pad_token_id=0)
-    request = _Request.build(model, ids, None, config, False, {})
+    request = GenerationRequest.build(model, ids, None, config, False, {})
     gen = engine.compiled_generator(model, request.plan)
     args = (request.processors, request.sampling, request.consts)
     state, _, _ = gen.prefill(params, request.ids, request.mask, *args, jax.random.PRNGKey(0))

@@ -128,7 +128,7 @@ class PretrainedConfig:
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike, **kwargs: Any) -> PretrainedConfig:
         from flaxformers.checkpoints.hub import resolve_file
 
-        hub_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _HUB_KWARGS}
+        hub_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in HUB_KWARGS}
         path = resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs)
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -154,4 +154,4 @@ class PretrainedConfig:
             raise ValueError(f"{type(self).__name__}: {message}")
 
 
-_HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "token", "force_download", "subfolder")
+HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "token", "force_download", "subfolder")

@@ -20,7 +20,7 @@ from flax.core.frozen_dict import FrozenDict, freeze, unfreeze
 
 from flaxformers.checkpoints import io
 from flaxformers.checkpoints.convert import ConversionRules, flatten, flax_to_state_dict, unflatten
-from flaxformers.configuration_utils import _HUB_KWARGS, CONFIG_NAME, PretrainedConfig
+from flaxformers.configuration_utils import CONFIG_NAME, HUB_KWARGS, PretrainedConfig
 from flaxformers.generation.mixin import GenerationMixin
 
 logger = logging.getLogger("flaxformers")
@@ -382,7 +382,7 @@ class FlaxPreTrainedModel(GenerationMixin):
             place = param_placer(model, mesh)
         flat, report = load_params(
             path, shapes, cls._conversion_rules(config), hub_kwargs={k: v for k, v in hub_kwargs.items()
-                                                                    if k in _HUB_KWARGS},
+                                                                    if k in HUB_KWARGS},
             ignore_mismatched_sizes=ignore_mismatched_sizes, allow_pickle=allow_pickle, state_dict=state_dict,
             place=place,
         )

@@ -60,7 +60,7 @@ class ModelOutput(OrderedDict):
         return f"{type(self).__name__}({fields})"
 
 
-def _output(name: str, *fields: str) -> type[ModelOutput]:
+def output_class(name: str, *fields: str) -> type[ModelOutput]:
     """An output class with the given fields, all defaulting to None."""
     cls = dataclasses.make_dataclass(
         name, [(f, Any, dataclasses.field(default=None)) for f in fields], bases=(ModelOutput,), eq=False
@@ -69,34 +69,34 @@ def _output(name: str, *fields: str) -> type[ModelOutput]:
     return cls
 
 
-FlaxBaseModelOutput = _output("FlaxBaseModelOutput", "last_hidden_state", "hidden_states", "attentions")
-FlaxBaseModelOutputWithPast = _output(
+FlaxBaseModelOutput = output_class("FlaxBaseModelOutput", "last_hidden_state", "hidden_states", "attentions")
+FlaxBaseModelOutputWithPast = output_class(
     "FlaxBaseModelOutputWithPast", "last_hidden_state", "past_key_values", "hidden_states", "attentions"
 )
-FlaxBaseModelOutputWithPastAndCrossAttentions = _output(
+FlaxBaseModelOutputWithPastAndCrossAttentions = output_class(
     "FlaxBaseModelOutputWithPastAndCrossAttentions",
     "last_hidden_state", "past_key_values", "hidden_states", "attentions", "cross_attentions",
 )
-FlaxBaseModelOutputWithPooling = _output(
+FlaxBaseModelOutputWithPooling = output_class(
     "FlaxBaseModelOutputWithPooling", "last_hidden_state", "pooler_output", "hidden_states", "attentions"
 )
-FlaxBaseModelOutputWithPoolingAndCrossAttentions = _output(
+FlaxBaseModelOutputWithPoolingAndCrossAttentions = output_class(
     "FlaxBaseModelOutputWithPoolingAndCrossAttentions",
     "last_hidden_state", "pooler_output", "hidden_states", "past_key_values", "attentions", "cross_attentions",
 )
-FlaxCausalLMOutput = _output("FlaxCausalLMOutput", "logits", "hidden_states", "attentions")
-FlaxCausalLMOutputWithCrossAttentions = _output(
+FlaxCausalLMOutput = output_class("FlaxCausalLMOutput", "logits", "hidden_states", "attentions")
+FlaxCausalLMOutputWithCrossAttentions = output_class(
     "FlaxCausalLMOutputWithCrossAttentions", "logits", "past_key_values", "hidden_states", "attentions",
     "cross_attentions",
 )
-FlaxMaskedLMOutput = _output("FlaxMaskedLMOutput", "logits", "hidden_states", "attentions")
-FlaxBertForPreTrainingOutput = _output(
+FlaxMaskedLMOutput = output_class("FlaxMaskedLMOutput", "logits", "hidden_states", "attentions")
+FlaxBertForPreTrainingOutput = output_class(
     "FlaxBertForPreTrainingOutput", "prediction_logits", "seq_relationship_logits", "hidden_states", "attentions"
 )
-FlaxNextSentencePredictorOutput = _output("FlaxNextSentencePredictorOutput", "logits", "hidden_states", "attentions")
-FlaxSequenceClassifierOutput = _output("FlaxSequenceClassifierOutput", "logits", "hidden_states", "attentions")
-FlaxMultipleChoiceModelOutput = _output("FlaxMultipleChoiceModelOutput", "logits", "hidden_states", "attentions")
-FlaxTokenClassifierOutput = _output("FlaxTokenClassifierOutput", "logits", "hidden_states", "attentions")
-FlaxQuestionAnsweringModelOutput = _output(
+FlaxNextSentencePredictorOutput = output_class("FlaxNextSentencePredictorOutput", "logits", "hidden_states", "attentions")
+FlaxSequenceClassifierOutput = output_class("FlaxSequenceClassifierOutput", "logits", "hidden_states", "attentions")
+FlaxMultipleChoiceModelOutput = output_class("FlaxMultipleChoiceModelOutput", "logits", "hidden_states", "attentions")
+FlaxTokenClassifierOutput = output_class("FlaxTokenClassifierOutput", "logits", "hidden_states", "attentions")
+FlaxQuestionAnsweringModelOutput = output_class(
     "FlaxQuestionAnsweringModelOutput", "start_logits", "end_logits", "hidden_states", "attentions"
 )

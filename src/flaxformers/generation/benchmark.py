@@ -15,7 +15,7 @@ import numpy as np
 
 from flaxformers.generation import engine
 from flaxformers.generation.config import GenerationConfig
-from flaxformers.generation.mixin import _Request
+from flaxformers.generation.mixin import GenerationRequest
 
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
@@ -81,7 +81,7 @@ def time_generate(model: Any, params: Any = None, batch: int = 1, prompt_len: in
 
     # the two compiled halves, timed apart: prefill, then the while loop over new_tokens - 1 steps
     config = GenerationConfig(**kwargs)
-    request = _Request.build(model, prompt, None, config, False, {})
+    request = GenerationRequest.build(model, prompt, None, config, False, {})
     gen = engine.compiled_generator(model, request.plan)
     args = (request.processors, request.sampling, request.consts)
     prefill_times, step_times = [], []

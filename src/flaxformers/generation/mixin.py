@@ -28,13 +28,13 @@ from flaxformers.generation.logits_process import (
     FlaxSuppressTokensAtBeginLogitsProcessor,
     FlaxSuppressTokensLogitsProcessor,
 )
-from flaxformers.outputs import _output
+from flaxformers.outputs import output_class
 
 logger = logging.getLogger("flaxformers")
 
-FlaxGreedySearchOutput = _output("FlaxGreedySearchOutput", "sequences")
-FlaxSampleOutput = _output("FlaxSampleOutput", "sequences")
-FlaxBeamSearchOutput = _output("FlaxBeamSearchOutput", "sequences", "scores")
+FlaxGreedySearchOutput = output_class("FlaxGreedySearchOutput", "sequences")
+FlaxSampleOutput = output_class("FlaxSampleOutput", "sequences")
+FlaxBeamSearchOutput = output_class("FlaxBeamSearchOutput", "sequences", "scores")
 for _cls in (FlaxGreedySearchOutput, FlaxSampleOutput, FlaxBeamSearchOutput):
     _cls.__module__ = __name__
 
@@ -140,7 +140,7 @@ class GenerationMixin:
                 "(max_new_tokens, do_sample, temperature, top_k, top_p, num_beams, ...)."
             )
         config.validate()
-        request = _Request.build(self, input_ids, attention_mask, config, "max_length" in kwargs, extra)
+        request = GenerationRequest.build(self, input_ids, attention_mask, config, "max_length" in kwargs, extra)
         params = params if params is not None else self.params
         if streamer is not None and request.plan.mode == "beam":
             raise ValueError("`streamer` cannot be used with beam search (num_beams > 1); use num_beams=1.")
@@ -148,12 +148,12 @@ class GenerationMixin:
         return request.run(self, params, prng_key, streamer)
 
 
-class _Request:
+class GenerationRequest:
     """One generate call, resolved: the plan (static) and the arrays and processors (traced)."""
 
     @classmethod
     def build(cls, model, input_ids, attention_mask, config: GenerationConfig, explicit_max_length: bool,
-              extra: dict[str, Any]) -> _Request:
+              extra: dict[str, Any]) -> GenerationRequest:
         self = cls()
         ids = np.asarray(input_ids)
         if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):

@@ -162,7 +162,7 @@ class Tokenizer:
     def from_file(cls, tokenizer_json: str, config: dict[str, Any] | None = None, **kwargs: Any) -> Tokenizer:
         backend = tokenizers.Tokenizer.from_file(tokenizer_json)
         _set_bert_normalizer_options(backend, config or {}, kwargs)
-        tokenizer = cls(backend, **{**_special_tokens(config or {}), **kwargs})
+        tokenizer = cls(backend, **{**special_tokens_from_config(config or {}), **kwargs})
         if isinstance(backend.model, tokenizers.models.WordPiece):  # BERT: segment ids are a model input
             tokenizer.uses_token_types = True
         return tokenizer
@@ -201,7 +201,7 @@ def _set_bert_normalizer_options(backend: tokenizers.Tokenizer, config: dict[str
 _SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token")
 
 
-def _special_tokens(config: dict[str, Any]) -> dict[str, Any]:
+def special_tokens_from_config(config: dict[str, Any]) -> dict[str, Any]:
     """Special tokens and options from a `tokenizer_config.json` (tokens may be AddedToken dicts)."""
     out: dict[str, Any] = {}
     for key in _SPECIAL_KEYS:
@@ -255,7 +255,7 @@ class AutoTokenizer:
             return Tokenizer.from_file(file, config, **kwargs)
         if name == "vocab.json":
             merges = resolve_file(path, "merges.txt", **hub)
-            return gpt2_tokenizer(file, merges, **{**_special_tokens(config), **kwargs})
+            return gpt2_tokenizer(file, merges, **{**special_tokens_from_config(config), **kwargs})
         from flaxformers.tokenizers.bert import bert_tokenizer
 
         return bert_tokenizer(file, config, **kwargs)

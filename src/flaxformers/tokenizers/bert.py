@@ -14,7 +14,7 @@ from typing import Any
 import tokenizers
 from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers, processors
 
-from flaxformers.tokenizers import Tokenizer, _special_tokens
+from flaxformers.tokenizers import Tokenizer, special_tokens_from_config
 
 BERT_SPECIAL_TOKENS = {
     "unk_token": "[UNK]",
@@ -37,7 +37,7 @@ def bert_tokenizer(vocab_txt_path: str | os.PathLike, tokenizer_config_dict: dic
     do_lower_case = kwargs.pop("do_lower_case", config.get("do_lower_case", True))
     strip_accents = kwargs.pop("strip_accents", config.get("strip_accents"))
     chinese_chars = kwargs.pop("tokenize_chinese_chars", config.get("tokenize_chinese_chars", True))
-    options = {**BERT_SPECIAL_TOKENS, **_special_tokens(config), **kwargs}
+    options = {**BERT_SPECIAL_TOKENS, **special_tokens_from_config(config), **kwargs}
 
     vocab = models.WordPiece.read_file(os.fspath(vocab_txt_path))
     unk, cls, sep = options["unk_token"], options["cls_token"], options["sep_token"]

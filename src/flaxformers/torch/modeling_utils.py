@@ -24,7 +24,7 @@ from flaxformers.checkpoints.convert import (
     flatten,
     flax_to_state_dict,
 )
-from flaxformers.configuration_utils import _HUB_KWARGS, PretrainedConfig
+from flaxformers.configuration_utils import HUB_KWARGS, PretrainedConfig
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class TorchPreTrainedModel(nn.Module):
             )
         model = cls(config, *model_args, **model_kwargs)
 
-        name, paths = load.resolve_weights(path, {k: v for k, v in hub_kwargs.items() if k in _HUB_KWARGS})
+        name, paths = load.resolve_weights(path, {k: v for k, v in hub_kwargs.items() if k in HUB_KWARGS})
         kind, content = load.read_checkpoint(name, paths, allow_pickle=allow_pickle)
         state = flax_to_state_dict(flatten(content), None) if kind == "flax" else content
         checkpoint_dtype = next((_torch_dtype(v) for v in state.values() if _torch_dtype(v).is_floating_point), None)

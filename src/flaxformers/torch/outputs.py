@@ -6,11 +6,11 @@ and `to_tuple()` gives what `return_dict=False` returns.
 
 from __future__ import annotations
 
-from flaxformers.outputs import _output
+from flaxformers.outputs import output_class
 
 
 def _torch_output(name: str, *fields: str):
-    cls = _output(name, *fields)
+    cls = output_class(name, *fields)
     cls.__module__ = __name__
     return cls
 
