@@ -6,14 +6,13 @@ fastest of a few streaming reductions (XLA, PyTorch when installed, NumPy) over 
 than the caches, best of several runs. Taking the fastest makes the roofline strict.
 
     import roofline
-    roofline.bandwidth()                                   # bytes/s, measured once per process
+    roofline.bandwidth()                                   # bytes/s, the best measured so far
     roofline.decode_roofline(params_bytes=4 * 124e6, tokens_per_s=40.0)
     python benchmarks/roofline.py                          # print the measurement
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -58,17 +57,27 @@ def _readers(nbytes: int) -> dict[str, Callable[[], Any]]:
     return readers
 
 
-@functools.lru_cache(maxsize=1)
+_best_seen = 0.0  # the best bandwidth of every measure() in this process
+
+
 def measure(nbytes: int = BUFFER_BYTES, runs: int = 5) -> dict[str, float]:
-    """Read bandwidth (bytes/s) of each reader, and `best`, their maximum."""
+    """Read bandwidth (bytes/s) of each reader, and `best`, their maximum.
+
+    On a shared machine a neighbour's load lowers a measurement; a benchmark measures again at
+    its end, and `bandwidth()` keeps the best seen, so the roofline only gets stricter.
+    """
+    global _best_seen
     results = {name: nbytes / _best_seconds(fn, runs) for name, fn in _readers(nbytes).items()}
     results["best"] = max(results.values())
+    _best_seen = max(_best_seen, results["best"])
     return results
 
 
 def bandwidth() -> float:
-    """The machine's read bandwidth in bytes/s (the best reader; measured once per process)."""
-    return measure()["best"]
+    """The machine's read bandwidth in bytes/s: the best of every measurement so far (measures once if none)."""
+    if not _best_seen:
+        measure()
+    return _best_seen
 
 
 def roofline_step_seconds(weight_bytes: float) -> float:
