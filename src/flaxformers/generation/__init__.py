@@ -5,8 +5,7 @@ Imports are lazy: `flaxformers.generation.config` (shared with the PyTorch twin)
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from flaxformers._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "GenerationConfig": "flaxformers.generation.config",
@@ -28,15 +27,5 @@ _EXPORTS: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'flaxformers.generation' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
-
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
