@@ -91,7 +91,9 @@ def _gemma_vocab(size: int) -> tuple[list[str], list[int]]:
     return tokens, types_
 
 
-def test_load_causal_lm_from_gguf_file_and_directory(tmp_path):
+@pytest.fixture
+def tiny_gemma3_gguf(tmp_path):
+    """(PyTorch reference, path of a Gemma 3 GGUF with a SentencePiece vocabulary)."""
     config_cls, model_cls, *_ , kwargs = FAMILIES["gemma3"]
     torch.manual_seed(0)
     size = 300
@@ -99,6 +101,12 @@ def test_load_causal_lm_from_gguf_file_and_directory(tmp_path):
                                                     "eos_token_id": 1, "pad_token_id": 0})))
     path = str(tmp_path / "tiny.gguf")
     _write_family_gguf("gemma3", reference, path, vocab=_gemma_vocab(size))
+    return reference, path
+
+
+def test_load_causal_lm_from_gguf_file_and_directory(tmp_path, tiny_gemma3_gguf):
+    reference, path = tiny_gemma3_gguf
+    size = reference.config.vocab_size
     model, tokenizer = defaults.load_causal_lm(path)
     assert type(model).__name__ == "FlaxGemma3ForCausalLM" and model.config.vocab_size == size
     ids = tokenizer.encode(" the cat")
@@ -109,6 +117,25 @@ def test_load_causal_lm_from_gguf_file_and_directory(tmp_path):
     bf16_model, _ = defaults.load_causal_lm(str(tmp_path), dtype="bfloat16")  # a directory with one .gguf
     assert bf16_model.dtype == jnp.bfloat16
     assert {jnp.dtype(leaf.dtype) for leaf in jax.tree_util.tree_leaves(bf16_model.params)} == {jnp.dtype(jnp.bfloat16)}
+
+
+def test_convert_gguf_writes_a_model_directory_with_its_tokenizer(tmp_path, tiny_gemma3_gguf):
+    """`flaxformers convert model.gguf out/`: transformers loads out/, and so does generate (tokenizer.json)."""
+    from flaxformers.cli import main
+
+    reference, path = tiny_gemma3_gguf
+    out = str(tmp_path / "converted")
+    assert main(["convert", path, out]) == 0
+    model, tokenizer = defaults.load_causal_lm(out)
+    _, gguf_tok = defaults.load_causal_lm(path)
+    ids = tokenizer.encode(" the cat")
+    assert ids == gguf_tok.encode(" the cat") and ids[0] == 2
+    theirs = transformers.AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    assert type(theirs).__name__ == "Gemma3ForCausalLM"
+    with torch.no_grad():
+        ref_logits = reference(torch.tensor([ids])).logits.numpy()
+        np.testing.assert_allclose(theirs(torch.tensor([ids])).logits.numpy(), ref_logits, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(model(np.asarray([ids])).logits), ref_logits, atol=1e-4)
 
 
 def test_load_causal_lm_from_model_directory(tmp_path):

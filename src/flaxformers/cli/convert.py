@@ -1,14 +1,14 @@
 """`flaxformers convert SRC OUT`: rewrite a checkpoint in another format.
 
 SRC is a model directory (safetensors, sharded safetensors, msgpack or torch .bin) or a .gguf file.
-OUT receives config.json, the weights in the chosen format, and the tokenizer/generation files.
+OUT receives config.json, the weights in the chosen format, and the tokenizer/generation files (from a
+.gguf, the tokenizer its vocabulary describes, as tokenizer.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 
 COPIED_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
                 "merges.txt", "vocab.txt", "generation_config.json")
@@ -39,15 +39,10 @@ def run(args: argparse.Namespace) -> int:
     if os.path.abspath(args.source) == os.path.abspath(args.output):
         raise ValueError("output must differ from source: convert writes a new directory.")
     if args.source.endswith(".gguf"):
-        from flaxformers.auto import config_class_for
-        from flaxformers.checkpoints.gguf import load_gguf_checkpoint
-
-        config_dict, _ = load_gguf_checkpoint(args.source)
-        config = config_class_for(config_dict["model_type"]).from_dict(config_dict)
-        model_dir, gguf_file = os.path.dirname(os.path.abspath(args.source)), os.path.basename(args.source)
+        model_dir, gguf_file = os.path.dirname(os.path.abspath(args.source)), os.path.abspath(args.source)
     else:
-        config = AutoConfig.from_pretrained(args.source)
         model_dir, gguf_file = args.source, None
+    config = AutoConfig.from_pretrained(model_dir, gguf_file=gguf_file)  # a GGUF's header only: no tensors read
     cls = model_class_for_checkpoint(config)
     model = cls.from_pretrained(model_dir, config=config, gguf_file=gguf_file, allow_pickle=args.allow_pickle)
     params = model.params
@@ -63,9 +58,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         model.save_pretrained(args.output, params=params, max_shard_size=args.max_shard_size,
                               safe_serialization=args.to == "safetensors")
-    if os.path.isdir(args.source):
+    if gguf_file is not None:  # the vocabulary lives in the GGUF: write it as tokenizer.json
+        from flaxformers.tokenizers.gguf import gguf_tokenizer
+
+        gguf_tokenizer(gguf_file).save_pretrained(args.output)
+    else:
         for name in COPIED_FILES:
             if os.path.exists(os.path.join(args.source, name)):
-                shutil.copy(os.path.join(args.source, name), os.path.join(args.output, name))
+                with open(os.path.join(args.source, name), "rb") as f:
+                    io.atomic_write_bytes(os.path.join(args.output, name), f.read())
     print(f"wrote {cls.__name__} as {args.to} to {args.output}")
     return 0
