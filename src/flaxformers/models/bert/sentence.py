@@ -83,8 +83,8 @@ class SentenceEmbedder:
 
     model: Any  # FlaxBertModel (any model whose first output is the last hidden state)
     tokenizer: Any  # flaxformers.tokenizers.Tokenizer
-    pooling: str = "mean"
-    normalize: bool = True
+    pooling: str = "mean"  # sentence-transformers' defaults for a plain BERT: mean pooling, no Normalize
+    normalize: bool = False
     max_seq_length: int | None = None
 
     def __post_init__(self) -> None:
