@@ -17,8 +17,14 @@ def max_abs_diff(ours, ref) -> float:
     return float(np.abs(ours - ref.astype(np.float64)).max()) if ours.size else 0.0
 
 
+# (test file, atol, error) of every assert_close: conftest prints the largest fp32 errors per file.
+PARITY_LOG: list[tuple[str, float, float]] = []
+
+
 def assert_close(ours, ref, atol: float = ATOL, what: str = "") -> float:
     err = max_abs_diff(ours, ref)
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[0]
+    PARITY_LOG.append((os.path.basename(test), atol, err))
     assert err <= atol, f"{what}: max abs error {err:.3g} > {atol}"
     return err
 

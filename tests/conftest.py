@@ -3,3 +3,18 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The largest fp32 error against the reference per test file (assert_close checks at atol <= 1e-4)."""
+    from _helpers import ATOL, PARITY_LOG
+
+    worst: dict[str, tuple[float, int]] = {}
+    for test_file, atol, err in PARITY_LOG:
+        if atol <= ATOL:
+            top, count = worst.get(test_file, (0.0, 0))
+            worst[test_file] = (max(top, err), count + 1)
+    if worst:
+        terminalreporter.section("fp32 parity: largest max abs error per file")
+        for test_file, (top, count) in sorted(worst.items()):
+            terminalreporter.write_line(f"{test_file:<32} {top:9.2e}  over {count} checks")

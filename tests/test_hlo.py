@@ -12,7 +12,18 @@ import jax
 import numpy as np
 import pytest
 
-from flaxformers import FlaxGPT2LMHeadModel, GPT2Config
+from flaxformers import (
+    BertConfig,
+    BloomConfig,
+    FlaxBertForCausalLM,
+    FlaxBloomForCausalLM,
+    FlaxGemma3ForCausalLM,
+    FlaxGemmaForCausalLM,
+    FlaxGPT2LMHeadModel,
+    Gemma3TextConfig,
+    GemmaConfig,
+    GPT2Config,
+)
 from flaxformers.generation import GenerationConfig, engine
 from flaxformers.generation.mixin import GenerationRequest
 
@@ -61,6 +72,31 @@ def test_decode_step_copies_no_weight(model_params, batch):
     hlo = _decode_hlo(model, params, batch)
     assert "while" in hlo  # the decode loop is one compiled while loop
     assert not weight_sized_ops(hlo, shapes), "\n".join(weight_sized_ops(hlo, shapes))
+
+
+# The other decoders, with weight shapes that no activation or cache slice of their step has.
+OTHER_DECODERS = {
+    "gemma-mqa": lambda: FlaxGemmaForCausalLM(GemmaConfig(
+        vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=1, head_dim=40), _do_init=False),
+    "gemma3-gqa": lambda: FlaxGemma3ForCausalLM(Gemma3TextConfig(
+        vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=40, sliding_window=4), _do_init=False),
+    "bloom": lambda: FlaxBloomForCausalLM(BloomConfig(vocab_size=1000, hidden_size=96, n_layer=2, n_head=4),
+                                          _do_init=False),
+    "bert-decoder": lambda: FlaxBertForCausalLM(BertConfig(
+        vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=64, is_decoder=True), _do_init=False),
+}
+
+
+@pytest.mark.parametrize("family", list(OTHER_DECODERS))
+def test_other_decoders_copy_no_weight(family):
+    model = OTHER_DECODERS[family]()
+    params = jax.jit(model.init_weights, static_argnums=1)(jax.random.PRNGKey(0), (1, 1))
+    hlo = _decode_hlo(model, params, batch=2)
+    assert "while" in hlo
+    assert not weight_sized_ops(hlo, _weight_shapes(params)), "\n".join(weight_sized_ops(hlo, _weight_shapes(params)))
 
 
 def test_the_counter_sees_a_transposed_weight(model_params):
