@@ -166,6 +166,17 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"Gemma 3 270M ({os.path.basename(gguf)}), batch 1, prompt {args.prompt}, {args.new_tokens} new tokens, "
           f"greedy; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)
 
+    # Opening the file: our header parser (vocabulary left as offsets) vs the gguf package's GGUFReader,
+    # which builds a Python object per vocabulary entry. Each in a fresh process, CPU seconds.
+    for name, code in (("flaxformers", "from flaxformers.checkpoints.gguf import GGUFFile as Open"),
+                       ("gguf.GGUFReader", "from gguf import GGUFReader as Open")):
+        timing = subprocess.run([sys.executable, "-c", f"{code}\nimport time, sys\nt = time.process_time()\n"
+                                 f"Open(sys.argv[1])\nprint(time.process_time() - t)", gguf],
+                                capture_output=True, text=True, check=True)
+        result[f"open_cpu_s_{name}"] = float(timing.stdout.split()[-1])
+    print(f"opening the file: flaxformers {result['open_cpu_s_flaxformers']:.2f} s CPU, "
+          f"gguf.GGUFReader {result['open_cpu_s_gguf.GGUFReader']:.2f} s CPU", flush=True)
+
     if not args.no_speed:
         import jax
         import jax.numpy as jnp

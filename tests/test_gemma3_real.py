@@ -8,7 +8,6 @@ session in the fixtures below; the reference outputs are computed here, never st
 from __future__ import annotations
 
 import os
-import time
 
 import jax.numpy as jnp
 import numpy as np
@@ -87,12 +86,10 @@ def next_token_logits(ours, reference):
     return ids, lengths, _last_logits(model, ids, lengths), np.stack(ref)
 
 
-def test_opening_the_file_is_fast(gguf_path):
-    start = time.process_time()
+def test_opening_the_file_builds_no_vocabulary_strings(gguf_path):
+    """The 262k-entry vocabulary stays a lazy StringArray (bench_gemma3 times the open)."""
     f = GGUFFile(gguf_path)
-    elapsed = time.process_time() - start
     assert isinstance(f.metadata["tokenizer.ggml.tokens"], StringArray) and len(f.tensors) == 236
-    assert elapsed < 3.0, f"parsing the header took {elapsed:.2f} s of CPU"
 
 
 def test_config_matches_transformers(ours, reference):
