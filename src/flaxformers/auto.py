@@ -63,13 +63,18 @@ def gguf_path(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLike) 
     return gguf_file if os.path.isabs(gguf_file) else os.path.join(os.fspath(path_or_repo_id), gguf_file)
 
 
+def _gguf_config(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLike) -> dict[str, Any]:
+    """The config.json-style dict of a GGUF file, from its header alone."""
+    from flaxformers.checkpoints.gguf import gguf_config, read_gguf
+
+    return gguf_config(read_gguf(gguf_path(path_or_repo_id, gguf_file)))
+
+
 def read_model_type(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLike | None = None,
                     **hub_kwargs: Any) -> str:
     """The `model_type` of a checkpoint: from `config.json`, or from a GGUF file's architecture."""
     if gguf_file is not None:
-        from flaxformers.checkpoints.gguf import gguf_config, read_gguf
-
-        return gguf_config(read_gguf(gguf_path(path_or_repo_id, gguf_file)))["model_type"]
+        return _gguf_config(path_or_repo_id, gguf_file)["model_type"]
     with open(resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs), encoding="utf-8") as f:
         data = json.load(f)
     if "model_type" not in data:
@@ -82,9 +87,7 @@ class AutoConfig:
     def from_pretrained(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLike | None = None,
                         **kwargs: Any) -> PretrainedConfig:
         if gguf_file is not None:
-            from flaxformers.checkpoints.gguf import gguf_config, read_gguf
-
-            config = gguf_config(read_gguf(gguf_path(path_or_repo_id, gguf_file)))
+            config = _gguf_config(path_or_repo_id, gguf_file)
             return config_class_for(config["model_type"]).from_dict(config, **kwargs)
         return config_class_for(read_model_type(path_or_repo_id)).from_pretrained(path_or_repo_id, **kwargs)
 
