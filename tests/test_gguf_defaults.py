@@ -127,9 +127,11 @@ def test_convert_gguf_writes_a_model_directory_with_its_tokenizer(tmp_path, tiny
     out = str(tmp_path / "converted")
     assert main(["convert", path, out]) == 0
     model, tokenizer = defaults.load_causal_lm(out)
-    _, gguf_tok = defaults.load_causal_lm(path)
     ids = tokenizer.encode(" the cat")
-    assert ids == gguf_tok.encode(" the cat") and ids[0] == 2
+    # the reference: transformers' tokenizer of the GGUF, and transformers reading the tokenizer.json we wrote
+    gguf_reference = transformers.AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
+    assert ids == gguf_reference(" the cat").input_ids == transformers.AutoTokenizer.from_pretrained(out)(" the cat").input_ids
+    assert ids[0] == 2
     theirs = transformers.AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
     assert type(theirs).__name__ == "Gemma3ForCausalLM"
     with torch.no_grad():
