@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
         import transformers
 
         from flaxformers import FlaxGemma3ForCausalLM
-        from flaxformers.checkpoints.gguf import load_gguf_checkpoint
+        from flaxformers.checkpoints.gguf_mapping import load_gguf_checkpoint
         from flaxformers.generation.benchmark import time_generate
         from flaxformers.tokenizers.gguf import gguf_tokenizer
 

@@ -7,6 +7,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_collection_modifyitems(items):
+    """With `-n 2 --dist loadgroup` (scripts/test.sh), a file's tests run on one worker, so its module-scoped
+    models are built once; harness tests marked `xdist_group(case)` spread per case instead."""
+    import pytest
+
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
 def pytest_terminal_summary(terminalreporter):
     """The largest fp32 error against the reference per test file (assert_close checks at atol <= 1e-4)."""
     from _helpers import ATOL, PARITY_LOG

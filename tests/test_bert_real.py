@@ -10,8 +10,8 @@ import torch
 import transformers
 from _helpers import assert_close, package_dir
 
+from flaxformers.embeddings import SentenceEmbedder
 from flaxformers.models.bert import FlaxBertForMaskedLM, FlaxBertModel
-from flaxformers.models.bert.sentence import SentenceEmbedder
 from flaxformers.tokenizers import AutoTokenizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -12,7 +12,7 @@ import transformers
 from _helpers import package_dir
 
 from flaxformers.tokenizers import AutoTokenizer, Tokenizer
-from flaxformers.tokenizers.bert import bert_tokenizer
+from flaxformers.tokenizers.wordpiece import wordpiece_tokenizer as bert_tokenizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANTIBERTY_VOCAB = os.path.join(REPO, ".assets", "antiberty-0.1.3", "antiberty", "trained_models", "vocab.txt")
@@ -120,5 +120,5 @@ def test_normalizer_option_on_a_bpe_tokenizer_is_a_clear_error(tmp_path):
 
     directory = gpt2_tokenizer_dir(tmp_path)
     AutoTokenizer.from_pretrained(directory).save_pretrained(tmp_path / "json")
-    with pytest.raises(ValueError, match=r"\['lowercase'\] apply to a BERT"):
+    with pytest.raises(ValueError, match=r"\['lowercase'\] apply to a WordPiece"):
         AutoTokenizer.from_pretrained(tmp_path / "json", do_lower_case=True)

@@ -20,7 +20,8 @@ from _helpers import assert_close, gpt2_tokenizer_dir, package_dir
 from gguf import GGMLQuantizationType as Q
 
 from flaxformers.auto import AutoConfig, FlaxAutoModel, FlaxAutoModelForCausalLM, model_class_for
-from flaxformers.checkpoints.gguf import GGUFError, GGUFFile, StringArray, load_gguf_checkpoint
+from flaxformers.checkpoints.gguf import GGUFError, GGUFFile, StringArray
+from flaxformers.checkpoints.gguf_mapping import load_gguf_checkpoint
 from flaxformers.tokenizers import AutoTokenizer
 from flaxformers.tokenizers.gguf import gguf_tokenizer
 

@@ -1,60 +1,26 @@
-"""Pick the config and model class from `config.json`'s `model_type`: one table, no `if` chains."""
+"""Pick the config and model class from `config.json`'s `model_type`, as the families declare them."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from typing import Any
 
+from flaxformers import registry
 from flaxformers.checkpoints.hub import resolve_file
 from flaxformers.configuration_utils import CONFIG_NAME, PretrainedConfig
 
-# model_type -> (module, config class, {task: model class})
-MODEL_TABLE: dict[str, tuple[str, str, dict[str, str]]] = {
-    "gpt2": ("flaxformers.models.gpt2", "GPT2Config",
-             {"base": "FlaxGPT2Model", "causal-lm": "FlaxGPT2LMHeadModel"}),
-    "gemma": ("flaxformers.models.gemma", "GemmaConfig",
-              {"base": "FlaxGemmaModel", "causal-lm": "FlaxGemmaForCausalLM"}),
-    "gemma2": ("flaxformers.models.gemma", "Gemma2Config",
-               {"base": "FlaxGemma2Model", "causal-lm": "FlaxGemma2ForCausalLM"}),
-    "gemma3_text": ("flaxformers.models.gemma", "Gemma3TextConfig",
-                    {"base": "FlaxGemma3Model", "causal-lm": "FlaxGemma3ForCausalLM"}),
-    "bloom": ("flaxformers.models.bloom", "BloomConfig",
-              {"base": "FlaxBloomModel", "causal-lm": "FlaxBloomForCausalLM"}),
-    "bert": ("flaxformers.models.bert", "BertConfig", {
-        "base": "FlaxBertModel",
-        "causal-lm": "FlaxBertForCausalLM",
-        "masked-lm": "FlaxBertForMaskedLM",
-        "pretraining": "FlaxBertForPreTraining",
-        "next-sentence-prediction": "FlaxBertForNextSentencePrediction",
-        "sequence-classification": "FlaxBertForSequenceClassification",
-        "multiple-choice": "FlaxBertForMultipleChoice",
-        "token-classification": "FlaxBertForTokenClassification",
-        "question-answering": "FlaxBertForQuestionAnswering",
-    }),
-}
-
-
-def _entry(model_type: str) -> tuple[str, str, dict[str, str]]:
-    try:
-        return MODEL_TABLE[model_type]
-    except KeyError:
-        raise ValueError(
-            f"model_type={model_type!r} is not supported; flaxformers knows {sorted(MODEL_TABLE)}."
-        ) from None
-
 
 def config_class_for(model_type: str) -> type[PretrainedConfig]:
-    module, config_name, _ = _entry(model_type)
-    return getattr(importlib.import_module(module), config_name)
+    family, entry = registry.lookup(model_type)
+    return registry.resolve(family, entry.config)
 
 
 def model_class_for(model_type: str, task: str) -> type:
-    module, _, tasks = _entry(model_type)
-    if task not in tasks:
-        raise ValueError(f"model_type={model_type!r} has no {task!r} head; it has {sorted(tasks)}.")
-    return getattr(importlib.import_module(module), tasks[task])
+    family, entry = registry.lookup(model_type)
+    if task not in entry.heads:
+        raise ValueError(f"model_type={model_type!r} has no {task!r} head; it has {sorted(entry.heads)}.")
+    return registry.resolve(family, entry.heads[task])
 
 
 def gguf_path(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLike) -> str:
@@ -65,7 +31,8 @@ def gguf_path(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLike) 
 
 def _gguf_config(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLike) -> dict[str, Any]:
     """The config.json-style dict of a GGUF file, from its header alone."""
-    from flaxformers.checkpoints.gguf import gguf_config, read_gguf
+    from flaxformers.checkpoints.gguf import read_gguf
+    from flaxformers.checkpoints.gguf_mapping import gguf_config
 
     return gguf_config(read_gguf(gguf_path(path_or_repo_id, gguf_file)))
 
@@ -123,6 +90,11 @@ FlaxAutoModelForSequenceClassification = _auto("FlaxAutoModelForSequenceClassifi
 FlaxAutoModelForMultipleChoice = _auto("FlaxAutoModelForMultipleChoice", "multiple-choice")
 FlaxAutoModelForTokenClassification = _auto("FlaxAutoModelForTokenClassification", "token-classification")
 FlaxAutoModelForQuestionAnswering = _auto("FlaxAutoModelForQuestionAnswering", "question-answering")
+FlaxAutoModelForSeq2SeqLM = _auto("FlaxAutoModelForSeq2SeqLM", "seq2seq-lm")
+FlaxAutoModelForImageClassification = _auto("FlaxAutoModelForImageClassification", "image-classification")
+FlaxAutoModelForVision2Seq = _auto("FlaxAutoModelForVision2Seq", "vision2seq")
+FlaxAutoModelForSpeechSeq2Seq = _auto("FlaxAutoModelForSpeechSeq2Seq", "speech-seq2seq")
+AUTO_CLASSES = {task: globals()[name] for task, name in registry.AUTO_TASKS.items()}
 
 
 def model_class_for_checkpoint(config: PretrainedConfig) -> type:

@@ -160,7 +160,8 @@ def load_causal_lm(path_or_gguf: str | os.PathLike, dtype: Any = None, **kwargs:
     path = os.fspath(path_or_gguf)
     gguf = path if path.endswith(".gguf") else (_single_gguf(path) if os.path.isdir(path) else None)
     if gguf is not None:
-        from flaxformers.checkpoints.gguf import gguf_config, read_gguf
+        from flaxformers.checkpoints.gguf import read_gguf
+        from flaxformers.checkpoints.gguf_mapping import gguf_config
         from flaxformers.tokenizers.gguf import gguf_tokenizer
 
         gguf = os.path.abspath(gguf)

@@ -349,7 +349,7 @@ class FlaxPreTrainedModel(GenerationMixin):
         state_dict = None
         if gguf_file is not None:
             from flaxformers.auto import gguf_path
-            from flaxformers.checkpoints.gguf import load_gguf_checkpoint
+            from flaxformers.checkpoints.gguf_mapping import load_gguf_checkpoint
 
             gguf_config, state_dict = load_gguf_checkpoint(gguf_path(path, gguf_file),
                                                            model_type=cls.config_class.model_type)

@@ -90,9 +90,6 @@ FlaxCausalLMOutputWithCrossAttentions = output_class(
     "cross_attentions",
 )
 FlaxMaskedLMOutput = output_class("FlaxMaskedLMOutput", "logits", "hidden_states", "attentions")
-FlaxBertForPreTrainingOutput = output_class(
-    "FlaxBertForPreTrainingOutput", "prediction_logits", "seq_relationship_logits", "hidden_states", "attentions"
-)
 FlaxNextSentencePredictorOutput = output_class("FlaxNextSentencePredictorOutput", "logits", "hidden_states", "attentions")
 FlaxSequenceClassifierOutput = output_class("FlaxSequenceClassifierOutput", "logits", "hidden_states", "attentions")
 FlaxMultipleChoiceModelOutput = output_class("FlaxMultipleChoiceModelOutput", "logits", "hidden_states", "attentions")

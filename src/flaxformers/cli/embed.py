@@ -19,7 +19,7 @@ OUTPUT_FORMATS = ("npy", "jsonl")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from flaxformers.models.bert.sentence import POOLING_MODES
+    from flaxformers.embeddings import POOLING_MODES
 
     p = subparsers.add_parser("embed", help="sentence embeddings from a BERT encoder", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     from flaxformers.checkpoints.io import atomic_write_bytes, atomic_write_text
     from flaxformers.defaults import resolve_default
-    from flaxformers.models.bert.sentence import SentenceEmbedder
+    from flaxformers.embeddings import SentenceEmbedder
 
     sentences = _read_sentences(args)
     fmt = _output_format(args)

@@ -9,8 +9,8 @@ Scan-over-layers (`config.scan_layers = True`, which `Model(config, scan_layers=
 runs it with `nn.scan` over params stacked on a leading layer axis: compile time stops growing
 with depth. Scanned params live under `.../h/scanned/{j}/...`; `unstack_layer_params` and
 `stack_layer_params` convert to and from the per-layer tree, which is what checkpoints hold.
-Layers must be alike to share one trace. Where they are not (Gemma 2/3 alternate sliding and
-global attention; GPT-2's `scale_attn_by_inverse_layer_idx` differs in every layer), the stack
+Layers must be alike to share one trace. Where they are not (sliding and global attention layers
+alternate; an attention scale differs in every layer), the stack
 finds the period p of the layer kinds and scans groups of p blocks: layer i = g * p + j lives at
 `scanned/{j}` index g, and the last `num_layers % p` layers stay per-layer children `{i}`.
 """
@@ -41,13 +41,11 @@ def layer_kinds(block_cls: type, config: Any, num_layers: int) -> list[Hashable]
     """What makes layer i's computation differ from the others', one hashable per layer.
 
     A block class may say it with `layer_kind(config, layer_idx)`; otherwise `config.layer_types`
-    (Gemma 2/3: sliding or full attention) and GPT-2's per-layer attention scale are read.
+    (e.g. sliding or full attention) is read.
     """
     hook = getattr(block_cls, "layer_kind", None)
     if hook is not None:
         return [hook(config, i) for i in range(num_layers)]
-    if getattr(config, "scale_attn_by_inverse_layer_idx", False):
-        return list(range(num_layers))
     types = getattr(config, "layer_types", None)
     if types:
         return [types[i] for i in range(num_layers)]

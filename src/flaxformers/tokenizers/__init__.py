@@ -1,7 +1,7 @@
 """Tokenizers over the `tokenizers` library, returning numpy batches with left or right padding.
 
-`AutoTokenizer.from_pretrained(dir)` reads `tokenizer.json` when present, else the family's
-legacy files: `vocab.json` + `merges.txt` (GPT-2 byte-level BPE) or `vocab.txt` (BERT WordPiece).
+`AutoTokenizer.from_pretrained(dir)` reads `tokenizer.json` when present, else the legacy files its
+family declares (`TokenizerHint`: e.g. `vocab.json` + `merges.txt`, or `vocab.txt`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import tokenizers
-from tokenizers import AddedToken
 
 from flaxformers.checkpoints.hub import resolve_file, resolve_first
+from flaxformers.registry import TokenizerHint
 
 TextInput = str | Sequence[str]
 
@@ -161,9 +161,9 @@ class Tokenizer:
     @classmethod
     def from_file(cls, tokenizer_json: str, config: dict[str, Any] | None = None, **kwargs: Any) -> Tokenizer:
         backend = tokenizers.Tokenizer.from_file(tokenizer_json)
-        _set_bert_normalizer_options(backend, config or {}, kwargs)
+        _set_normalizer_options(backend, config or {}, kwargs)
         tokenizer = cls(backend, **{**special_tokens_from_config(config or {}), **kwargs})
-        if isinstance(backend.model, tokenizers.models.WordPiece):  # BERT: segment ids are a model input
+        if isinstance(backend.model, tokenizers.models.WordPiece):  # WordPiece encoders take segment ids
             tokenizer.uses_token_types = True
         return tokenizer
 
@@ -182,7 +182,7 @@ _NORMALIZER_OPTIONS = {"do_lower_case": "lowercase", "strip_accents": "strip_acc
                        "tokenize_chinese_chars": "handle_chinese_chars"}
 
 
-def _set_bert_normalizer_options(backend: tokenizers.Tokenizer, config: dict[str, Any], kwargs: dict[str, Any]) -> None:
+def _set_normalizer_options(backend: tokenizers.Tokenizer, config: dict[str, Any], kwargs: dict[str, Any]) -> None:
     """`do_lower_case` and friends, from keywords (popped) or tokenizer_config.json, override the
     normalizer of tokenizer.json, as transformers' BertTokenizerFast does."""
     explicit = {field: kwargs.pop(key) for key, field in _NORMALIZER_OPTIONS.items() if key in kwargs}
@@ -190,7 +190,7 @@ def _set_bert_normalizer_options(backend: tokenizers.Tokenizer, config: dict[str
     state = json.loads(backend.to_str()).get("normalizer") or {}
     if state.pop("type", None) != "BertNormalizer":
         if explicit:
-            raise ValueError(f"{sorted(explicit)} apply to a BERT (WordPiece) tokenizer, but this tokenizer.json "
+            raise ValueError(f"{sorted(explicit)} apply to a WordPiece tokenizer, but this tokenizer.json "
                              "has no BertNormalizer. Drop the option, or edit the normalizer in tokenizer.json.")
         return
     given = {**from_config, **explicit}
@@ -218,19 +218,6 @@ def special_tokens_from_config(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def gpt2_tokenizer(vocab_json: str, merges_txt: str, **kwargs: Any) -> Tokenizer:
-    """GPT-2's byte-level BPE from `vocab.json` + `merges.txt`, with `<|endoftext|>` as bos/eos/unk."""
-    from tokenizers import decoders, models, pre_tokenizers
-
-    backend = tokenizers.Tokenizer(models.BPE.from_file(vocab_json, merges_txt))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    backend.add_special_tokens([AddedToken("<|endoftext|>", special=True)])
-    specials = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
-                "model_max_length": 1024}
-    return Tokenizer(backend, **{**specials, **kwargs})
-
-
 class AutoTokenizer:
     @staticmethod
     def from_pretrained(path_or_repo_id: str | os.PathLike, **kwargs: Any) -> Tokenizer:
@@ -247,18 +234,35 @@ class AutoTokenizer:
         if config_path:
             with open(config_path, encoding="utf-8") as f:
                 config = json.load(f)
-        found = resolve_first(path, ("tokenizer.json", "vocab.json", "vocab.txt"), **hub)
-        if found is None:
-            raise OSError(f"{path!r} has no tokenizer files (tokenizer.json, vocab.json + merges.txt, or vocab.txt).")
-        name, file = found
-        if name == "tokenizer.json":
+        file = resolve_file(path, "tokenizer.json", required=False, **hub)
+        if file is not None:
             return Tokenizer.from_file(file, config, **kwargs)
-        if name == "vocab.json":
-            merges = resolve_file(path, "merges.txt", **hub)
-            return gpt2_tokenizer(file, merges, **{**special_tokens_from_config(config), **kwargs})
-        from flaxformers.tokenizers.bert import bert_tokenizer
-
-        return bert_tokenizer(file, config, **kwargs)
+        hint = _legacy_hint(path, config, hub)
+        files = [resolve_file(path, name, **hub) for name in hint.files]
+        return hint.load()(*files, config, **kwargs)
 
 
-__all__ = ["Tokenizer", "AutoTokenizer", "gpt2_tokenizer"]
+def _legacy_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> TokenizerHint:
+    """Which family's legacy files to read: by `tokenizer_class`, else `model_type`, else the files there."""
+    from flaxformers import registry
+
+    hints = registry.tokenizer_hints()
+    tokenizer_class = config.get("tokenizer_class")
+    for _, hint in hints:
+        if tokenizer_class in hint.classes:
+            return hint
+    model_config = resolve_file(path, "config.json", required=False, **hub)
+    if model_config is not None:
+        with open(model_config, encoding="utf-8") as f:
+            model_type = json.load(f).get("model_type")
+        family = registry.model_types().get(model_type, (None,))[0]
+        if family is not None and family.tokenizer is not None:
+            return family.tokenizer
+    for _, hint in hints:
+        if resolve_first(path, hint.files[:1], **hub) is not None:
+            return hint
+    known = sorted({" + ".join(hint.files) for _, hint in hints})
+    raise OSError(f"{path!r} has no tokenizer files: expected tokenizer.json or one of {known}.")
+
+
+__all__ = ["Tokenizer", "AutoTokenizer", "special_tokens_from_config"]

@@ -4,12 +4,16 @@ A GGUF carries no `tokenizer.json`: it stores the tokens, their scores and types
 BPE) the merges. We rebuild the `tokenizers` pipeline that transformers' GGUF loader builds, so the
 ids are the same:
 
-- `llama` vocabularies of Gemma files: BPE with byte fallback over the SentencePiece pieces. The file
+- "sentencepiece": BPE with byte fallback over the SentencePiece pieces, no dummy prefix. The file
   has no merges; they are every split of a token into two vocabulary pieces, ranked by the token's
-  position in the file (Gemma's scores do not follow its merge order). Spaces become "▁".
-- `gpt2`: byte-level BPE with the file's merges and GPT-2's pre-tokenizer.
-- `bert` (llama.cpp's WPM): WordPiece, undoing llama.cpp's respelling ("▁word" for a word start,
+  position in the file (scores need not follow the merge order). Spaces become "▁".
+- "byte-level": byte-level BPE with the file's merges and the pre-tokenizer its `tokenizer.ggml.pre`
+  names (the family declares the patterns it knows).
+- "wordpiece" (llama.cpp's WPM): WordPiece, undoing llama.cpp's respelling ("▁word" for a word start,
   "piece" for a "##piece" continuation).
+
+Which builder reads which `tokenizer.ggml.model` is declared per architecture by the family
+(`GGUFArchitecture.tokenizers`).
 
 Tokens typed CONTROL become special added tokens and USER_DEFINED ones plain added tokens, so they
 are matched whole in text, as llama.cpp and transformers do.
@@ -18,18 +22,20 @@ are matched whole in text, as llama.cpp and transformers do.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import tokenizers
 from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers, processors
 
 from flaxformers.checkpoints.gguf import GGUFFile, read_gguf
+from flaxformers.checkpoints.gguf_mapping import GGUFTokenizer
+from flaxformers.registry import gguf_architectures
 from flaxformers.tokenizers import Tokenizer
 
 SPIECE_SPACE = "\u2581"
 # llama.cpp token types
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
-GEMMA_ARCHITECTURES = ("gemma", "gemma2", "gemma3")
 
 
 def _tokens(f: GGUFFile) -> list[str]:
@@ -60,7 +66,7 @@ def _merges_by_position(vocab: dict[str, int]) -> list[tuple[str, str]]:
     return merges
 
 
-def _gemma_backend(tokens: list[str], unk_token: str) -> tokenizers.Tokenizer:
+def _spm_backend(tokens: list[str], unk_token: str) -> tokenizers.Tokenizer:
     # Runs of spaces are stored as spaces but looked up after " " -> "▁" normalization.
     spelled = [SPIECE_SPACE * len(t) if " " in t and not t.strip() else t for t in tokens]
     vocab = {token: index for index, token in enumerate(spelled)}
@@ -76,12 +82,14 @@ def _gemma_backend(tokens: list[str], unk_token: str) -> tokenizers.Tokenizer:
     return backend
 
 
-def _byte_level_backend(f: GGUFFile, tokens: list[str]) -> tokenizers.Tokenizer:
+def _byte_level_backend(f: GGUFFile, tokens: list[str], patterns: Mapping[str, str | None]) -> tokenizers.Tokenizer:
+    """Byte-level BPE; `patterns` maps the `tokenizer.ggml.pre` names this architecture knows to their
+    split regex (None: GPT-2's own pre-tokenizer)."""
     pre = f.metadata.get("tokenizer.ggml.pre", "default")
-    if pre not in ("default", "gpt-2", "gpt2"):
+    if pre not in patterns:
         raise ValueError(
-            f"{f.path}: byte-level pre-tokenizer {pre!r} is not supported; flaxformers builds GPT-2's "
-            "('gpt-2'). Pass a tokenizer directory with tokenizer.json instead."
+            f"{f.path}: byte-level pre-tokenizer {pre!r} is not supported for this architecture; known: "
+            f"{sorted(patterns)}. Pass a tokenizer directory with tokenizer.json instead."
         )
     alphabet = set(pre_tokenizers.ByteLevel.alphabet())
     byte_char = _bytes_to_unicode()
@@ -93,7 +101,13 @@ def _byte_level_backend(f: GGUFFile, tokens: list[str]) -> tokenizers.Tokenizer:
     backend = tokenizers.Tokenizer(
         models.BPE(vocab=vocab, merges=merges, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False)
     )
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if patterns[pre] is None:
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        backend.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(tokenizers.Regex(patterns[pre]), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
     backend.decoder = decoders.ByteLevel()
     return backend
 
@@ -152,59 +166,87 @@ def _template(backend: tokenizers.Tokenizer, first: str | None, last: str | None
         backend.post_processor = processors.TemplateProcessing(single=single, pair=pair, special_tokens=specials)
 
 
+def _sentencepiece(f: GGUFFile, tokens: list[str], types: list[int],
+                   specials: dict[str, str | None]) -> tuple[tokenizers.Tokenizer, dict[str, Any]]:
+    specials["unk_token"] = specials["unk_token"] or "<unk>"
+    backend = _spm_backend(tokens, specials["unk_token"])
+    _added_tokens(backend, tokens, types, byte_level=False)
+    bos, eos = _bos_eos(f, specials, add_bos_default=True)
+    _template(backend, bos, eos, bos, eos)  # transformers repeats the template for the second text of a pair
+    return backend, {"padding_side": "left"}  # decoders generate from the right edge
+
+
+def _byte_level(f: GGUFFile, tokens: list[str], types: list[int], specials: dict[str, str | None],
+                pre_tokenizers: Mapping[str, str | None]) -> tuple[tokenizers.Tokenizer, dict[str, Any]]:
+    backend = _byte_level_backend(f, tokens, pre_tokenizers)
+    _added_tokens(backend, tokens, types, byte_level=True)
+    bos, eos = _bos_eos(f, specials, add_bos_default=False)
+    _template(backend, bos, eos, bos, eos)
+    return backend, {"padding_side": "left"}
+
+
+def _wordpiece(f: GGUFFile, tokens: list[str], types: list[int],
+               specials: dict[str, str | None]) -> tuple[tokenizers.Tokenizer, dict[str, Any]]:
+    cls_token = _special(f, tokens, "cls_token_id") or "[CLS]"
+    sep_token = _special(f, tokens, "seperator_token_id") or _special(f, tokens, "sep_token_id") or "[SEP]"
+    specials.update(cls_token=cls_token, sep_token=sep_token, mask_token=_special(f, tokens, "mask_token_id"),
+                    unk_token=specials["unk_token"] or "[UNK]")
+    backend = _wordpiece_backend(tokens, specials["unk_token"])
+    backend.add_special_tokens([AddedToken(t, normalized=False, special=True)
+                                for t, k in zip(tokens, types) if k == CONTROL])
+    _template(backend, cls_token, sep_token, None, sep_token)
+    return backend, {"padding_side": "right"}
+
+
+def _bos_eos(f: GGUFFile, specials: dict[str, str | None], add_bos_default: bool) -> tuple[str | None, str | None]:
+    add_bos = bool(f.metadata.get("tokenizer.ggml.add_bos_token", add_bos_default))
+    add_eos = bool(f.metadata.get("tokenizer.ggml.add_eos_token", False))
+    return specials["bos_token"] if add_bos else None, specials["eos_token"] if add_eos else None
+
+
+def _builder_spec(f: GGUFFile) -> GGUFTokenizer:
+    """The family's `GGUFTokenizer` for this file's architecture and `tokenizer.ggml.model`."""
+    kind = f.metadata.get("tokenizer.ggml.model")
+    known = {arch: spec.tokenizers for arch, spec in gguf_architectures().items()}
+    spec = known.get(f.metadata.get("general.architecture"), {}).get(kind)
+    if spec is None:
+        supported = sorted(f"{m!r} in {a!r}" for a, kinds in known.items() for m in kinds)
+        raise ValueError(
+            f"{f.path}: cannot build a tokenizer for `tokenizer.ggml.model` = {kind!r} in a "
+            f"{f.metadata.get('general.architecture')!r} file; supported: {', '.join(supported)}. "
+            "Pass a directory with tokenizer.json instead."
+        )
+    return spec
+
+
+# The generic builders a family's `GGUFTokenizer` names.
+BUILDERS = {"sentencepiece": _sentencepiece, "byte-level": _byte_level, "wordpiece": _wordpiece}
+
+
 def gguf_tokenizer(gguf: str | os.PathLike | GGUFFile, **kwargs: Any) -> Tokenizer:
     """The tokenizer a GGUF file describes, wrapped as a flaxformers `Tokenizer`.
 
-    Keyword arguments override the wrapper's options (special tokens, `padding_side`, ...).
+    The file's architecture (its family's declaration) says which builder reads its
+    `tokenizer.ggml.model`. Keyword arguments override the wrapper's options (special tokens,
+    `padding_side`, ...).
     """
     f = gguf if isinstance(gguf, GGUFFile) else read_gguf(gguf)
-    kind = f.metadata.get("tokenizer.ggml.model")
     tokens = _tokens(f)
     types = _token_types(f, len(tokens))
+    spec = _builder_spec(f)
     specials = {
         "bos_token": _special(f, tokens, "bos_token_id"),
         "eos_token": _special(f, tokens, "eos_token_id"),
         "unk_token": _special(f, tokens, "unknown_token_id"),
         "pad_token": _special(f, tokens, "padding_token_id"),
     }
-    add_bos = bool(f.metadata.get("tokenizer.ggml.add_bos_token", kind == "llama"))
-    add_eos = bool(f.metadata.get("tokenizer.ggml.add_eos_token", False))
-    arch = f.metadata.get("general.architecture")
-    options: dict[str, Any] = {"padding_side": "left"}  # decoders generate from the right edge
-    if kind == "llama" and arch in GEMMA_ARCHITECTURES:
-        specials["unk_token"] = specials["unk_token"] or "<unk>"
-        backend = _gemma_backend(tokens, specials["unk_token"])
-        _added_tokens(backend, tokens, types, byte_level=False)
-        bos, eos = specials["bos_token"] if add_bos else None, specials["eos_token"] if add_eos else None
-        # transformers repeats the template for the second text of a pair
-        _template(backend, bos, eos, bos, eos)
-    elif kind == "gpt2":
-        backend = _byte_level_backend(f, tokens)
-        _added_tokens(backend, tokens, types, byte_level=True)
-        bos, eos = specials["bos_token"] if add_bos else None, specials["eos_token"] if add_eos else None
-        _template(backend, bos, eos, bos, eos)
-    elif kind == "bert":
-        cls_token = _special(f, tokens, "cls_token_id") or "[CLS]"
-        sep_token = _special(f, tokens, "seperator_token_id") or _special(f, tokens, "sep_token_id") or "[SEP]"
-        specials.update(cls_token=cls_token, sep_token=sep_token, mask_token=_special(f, tokens, "mask_token_id"),
-                        unk_token=specials["unk_token"] or "[UNK]")
-        backend = _wordpiece_backend(tokens, specials["unk_token"])
-        backend.add_special_tokens([AddedToken(t, normalized=False, special=True)
-                                    for t, k in zip(tokens, types) if k == CONTROL])
-        _template(backend, cls_token, sep_token, None, sep_token)
-        options = {"padding_side": "right"}
-    else:
-        raise ValueError(
-            f"{f.path}: cannot build a tokenizer for `tokenizer.ggml.model` = {kind!r} (architecture {arch!r}); "
-            "supported: Gemma SentencePiece ('llama' in gemma/gemma2/gemma3 files), 'gpt2' and 'bert'. "
-            "Pass a directory with tokenizer.json instead."
-        )
-    context = f.metadata.get(f"{arch}.context_length")
+    backend, options = BUILDERS[spec.builder](f, tokens, types, specials, **spec.options)
+    context = f.metadata.get(f"{f.architecture}.context_length")
     if context is not None:
         options["model_max_length"] = int(context)
     wrapper = Tokenizer(backend, **{k: v for k, v in specials.items() if v is not None}, **{**options, **kwargs})
-    wrapper.uses_token_types = kind == "bert"
+    wrapper.uses_token_types = spec.builder == "wordpiece"
     return wrapper
 
 
-__all__ = ["gguf_tokenizer"]
+__all__ = ["BUILDERS", "gguf_tokenizer"]

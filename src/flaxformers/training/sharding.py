@@ -15,7 +15,7 @@ Multi-host: call `jax.distributed.initialize()` first in every process, build th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -23,6 +23,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from flaxformers import registry
 from flaxformers.nn.stack import SCAN_KEY
 
 DATA, FSDP, TENSOR = "data", "fsdp", "tensor"
@@ -31,47 +32,22 @@ BATCH_AXES = (DATA, FSDP)
 
 Rules = tuple[tuple[str, P], ...]
 
-# Embeddings [V, D] are split over the vocabulary (tensor) and the width (fsdp). nn.Dense kernels
-# are [in, out]; GPT-2's DenseOutIn kernels are [out, in]. Anything not named is replicated.
-_GPT2_RULES: Rules = (
-    (r"wte/embedding$", P(TENSOR, FSDP)),
-    (r"wpe/embedding$", P(None, FSDP)),
-    (r"(c_attn|q_attn|c_fc)/kernel$", P(TENSOR, FSDP)),  # [out, in], column-parallel
-    (r"(c_attn|q_attn|c_fc)/bias$", P(TENSOR)),
-    (r"c_proj/kernel$", P(FSDP, TENSOR)),  # [out, in], row-parallel
-    (r"lm_head/kernel$", P(FSDP, TENSOR)),
-)
-_GEMMA_RULES: Rules = (
-    (r"embed_tokens/embedding$", P(TENSOR, FSDP)),
-    (r"(q_proj|k_proj|v_proj|gate_proj|up_proj)/kernel$", P(FSDP, TENSOR)),
-    (r"(q_proj|k_proj|v_proj)/bias$", P(TENSOR)),
-    (r"(o_proj|down_proj)/kernel$", P(TENSOR, FSDP)),
-    (r"lm_head/kernel$", P(FSDP, TENSOR)),
-)
-_BLOOM_RULES: Rules = (
-    (r"word_embeddings/embedding$", P(TENSOR, FSDP)),
-    (r"(query_key_value|dense_h_to_4h)/kernel$", P(FSDP, TENSOR)),
-    (r"(query_key_value|dense_h_to_4h)/bias$", P(TENSOR)),
-    (r"(self_attention/dense|dense_4h_to_h)/kernel$", P(TENSOR, FSDP)),
-    (r"lm_head/kernel$", P(FSDP, TENSOR)),
-)
-_BERT_RULES: Rules = (
-    (r"word_embeddings/embedding$", P(TENSOR, FSDP)),
-    (r"(position|token_type)_embeddings/embedding$", P(None, FSDP)),
-    (r"(self/(query|key|value)|intermediate/dense)/kernel$", P(FSDP, TENSOR)),
-    (r"(self/(query|key|value)|intermediate/dense)/bias$", P(TENSOR)),
-    (r"(attention/output/dense|\d+/output/dense)/kernel$", P(TENSOR, FSDP)),
-    (r"predictions/decoder/kernel$", P(FSDP, TENSOR)),
-    (r"(pooler|transform)/dense/kernel$", P(FSDP, None)),
-)
-PARTITION_RULES: dict[str, Rules] = {
-    "gpt2": _GPT2_RULES,
-    "gemma": _GEMMA_RULES,
-    "gemma2": _GEMMA_RULES,
-    "gemma3_text": _GEMMA_RULES,
-    "bloom": _BLOOM_RULES,
-    "bert": _BERT_RULES,
-}
+
+class _FamilyRules(Mapping):
+    """model_type -> rules, read from the family declarations (each rule's axes become a PartitionSpec)."""
+
+    def __getitem__(self, model_type: str) -> Rules:
+        return tuple((pattern, P(*axes)) for pattern, axes in registry.partition_rules()[model_type])
+
+    def __iter__(self):
+        return iter(registry.partition_rules())
+
+    def __len__(self) -> int:
+        return len(registry.partition_rules())
+
+
+# model_type -> (regex on the param path, PartitionSpec) pairs; anything not named is replicated.
+PARTITION_RULES: Mapping[str, Rules] = _FamilyRules()
 
 
 def partition_rules(model_or_config: Any) -> Rules:

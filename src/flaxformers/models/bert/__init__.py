@@ -1,27 +1,40 @@
-from flaxformers.models.bert.configuration import BertConfig
-from flaxformers.models.bert.modeling import (
-    FlaxBertForCausalLM,
-    FlaxBertForMaskedLM,
-    FlaxBertForMultipleChoice,
-    FlaxBertForNextSentencePrediction,
-    FlaxBertForPreTraining,
-    FlaxBertForQuestionAnswering,
-    FlaxBertForSequenceClassification,
-    FlaxBertForTokenClassification,
-    FlaxBertModel,
-    FlaxBertPreTrainedModel,
+"""BERT: the base model, its eight heads and sentence embeddings. The family's declaration."""
+
+from flaxformers._lazy import lazy_exports
+from flaxformers.registry import Family, ModelType, TokenizerHint
+
+_HEADS = {
+    "base": "FlaxBertModel",
+    "causal-lm": "FlaxBertForCausalLM",
+    "masked-lm": "FlaxBertForMaskedLM",
+    "pretraining": "FlaxBertForPreTraining",
+    "next-sentence-prediction": "FlaxBertForNextSentencePrediction",
+    "sequence-classification": "FlaxBertForSequenceClassification",
+    "multiple-choice": "FlaxBertForMultipleChoice",
+    "token-classification": "FlaxBertForTokenClassification",
+    "question-answering": "FlaxBertForQuestionAnswering",
+}
+
+FAMILY = Family(
+    name="bert",
+    model_types={"bert": ModelType("BertConfig", _HEADS)},
+    exports={
+        "configuration": ("BertConfig",),
+        "modeling": (*_HEADS.values(), "FlaxBertPreTrainedModel"),
+    },
+    partition_rules=(
+        (r"word_embeddings/embedding$", ("tensor", "fsdp")),
+        (r"(position|token_type)_embeddings/embedding$", (None, "fsdp")),
+        (r"(self/(query|key|value)|intermediate/dense)/kernel$", ("fsdp", "tensor")),
+        (r"(self/(query|key|value)|intermediate/dense)/bias$", ("tensor",)),
+        (r"(attention/output/dense|\d+/output/dense)/kernel$", ("tensor", "fsdp")),
+        (r"predictions/decoder/kernel$", ("fsdp", "tensor")),
+        (r"(pooler|transform)/dense/kernel$", ("fsdp", None)),
+    ),
+    gguf="gguf",
+    tokenizer=TokenizerHint(("vocab.txt",), "flaxformers.tokenizers.wordpiece:wordpiece_tokenizer",
+                            classes=("BertTokenizer", "BertTokenizerFast")),
 )
 
-__all__ = [
-    "BertConfig",
-    "FlaxBertModel",
-    "FlaxBertForPreTraining",
-    "FlaxBertForMaskedLM",
-    "FlaxBertForNextSentencePrediction",
-    "FlaxBertForSequenceClassification",
-    "FlaxBertForMultipleChoice",
-    "FlaxBertForTokenClassification",
-    "FlaxBertForQuestionAnswering",
-    "FlaxBertForCausalLM",
-    "FlaxBertPreTrainedModel",
-]
+__getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())
+__all__ = sorted(FAMILY.export_modules())

@@ -24,7 +24,6 @@ from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import (
     FlaxBaseModelOutputWithPastAndCrossAttentions,
     FlaxBaseModelOutputWithPoolingAndCrossAttentions,
-    FlaxBertForPreTrainingOutput,
     FlaxCausalLMOutputWithCrossAttentions,
     FlaxMaskedLMOutput,
     FlaxMultipleChoiceModelOutput,
@@ -32,6 +31,11 @@ from flaxformers.outputs import (
     FlaxQuestionAnsweringModelOutput,
     FlaxSequenceClassifierOutput,
     FlaxTokenClassifierOutput,
+    output_class,
+)
+
+FlaxBertForPreTrainingOutput = output_class(
+    "FlaxBertForPreTrainingOutput", "prediction_logits", "seq_relationship_logits", "hidden_states", "attentions"
 )
 
 

@@ -1,14 +1,32 @@
-from typing import Any
+"""GPT-2 (and GPT-SW3 checkpoints, which are GPT-2 models): the family's declaration."""
 
-from flaxformers.models.gpt2.configuration import GPT2Config
+from flaxformers._lazy import lazy_exports
+from flaxformers.registry import Family, ModelType, TokenizerHint
 
-__all__ = ["GPT2Config", "FlaxGPT2Model", "FlaxGPT2LMHeadModel", "FlaxGPT2PreTrainedModel"]
+FAMILY = Family(
+    name="gpt2",
+    model_types={
+        "gpt2": ModelType("GPT2Config", {"base": "FlaxGPT2Model", "causal-lm": "FlaxGPT2LMHeadModel"}),
+    },
+    exports={
+        "configuration": ("GPT2Config",),
+        "modeling": ("FlaxGPT2Model", "FlaxGPT2LMHeadModel", "FlaxGPT2PreTrainedModel"),
+        "tokenization": ("gpt2_tokenizer",),
+    },
+    # Embeddings [V, D] split over the vocabulary (tensor) and the width (fsdp); the Conv1D-layout
+    # kernels are [out, in]: column-parallel in-projections, row-parallel out-projections.
+    partition_rules=(
+        (r"wte/embedding$", ("tensor", "fsdp")),
+        (r"wpe/embedding$", (None, "fsdp")),
+        (r"(c_attn|q_attn|c_fc)/kernel$", ("tensor", "fsdp")),
+        (r"(c_attn|q_attn|c_fc)/bias$", ("tensor",)),
+        (r"c_proj/kernel$", ("fsdp", "tensor")),
+        (r"lm_head/kernel$", ("fsdp", "tensor")),
+    ),
+    gguf="gguf",
+    tokenizer=TokenizerHint(("vocab.json", "merges.txt"), "flaxformers.models.gpt2.tokenization:gpt2_tokenizer",
+                            classes=("GPT2Tokenizer", "GPT2TokenizerFast")),
+)
 
-
-def __getattr__(name: str) -> Any:
-    # The Flax classes import jax and flax; the config (used by the PyTorch twin too) does not.
-    if name in __all__:
-        from flaxformers.models.gpt2 import modeling
-
-        return getattr(modeling, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())
+__all__ = sorted(FAMILY.export_modules())

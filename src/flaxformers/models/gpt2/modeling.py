@@ -85,6 +85,11 @@ class FlaxGPT2Block(nn.Module):
     dtype: jnp.dtype = jnp.float32
     layer_idx: int = 0
 
+    @staticmethod
+    def layer_kind(config: GPT2Config, layer_idx: int) -> int | None:
+        """What scan-over-layers must not share: the attention scale, when it depends on the layer."""
+        return layer_idx if config.scale_attn_by_inverse_layer_idx else None
+
     @nn.compact
     def __call__(self, hidden, attention_mask, encoder_hidden_states, encoder_attention_mask,
                  deterministic=True, init_cache=False, output_attentions=False):

@@ -1,8 +1,8 @@
-"""BERT's WordPiece tokenizer from `vocab.txt`, built on the `tokenizers` library.
+"""A WordPiece tokenizer from `vocab.txt`, built on the `tokenizers` library.
 
-The pipeline is transformers' `BertTokenizerFast`: BertNormalizer (clean text, CJK spacing, optional
-lowercasing and accent stripping), BertPreTokenizer, WordPiece with `##` continuations, and
-`[CLS] A [SEP]` / `[CLS] A [SEP] B [SEP]` with segment ids 0/0/1. A `tokenizer.json` of the same
+The pipeline is transformers' `BertTokenizerFast`, which the WordPiece encoders share: BertNormalizer
+(clean text, CJK spacing, optional lowercasing and accent stripping), BertPreTokenizer, WordPiece with
+`##` continuations, and `[CLS] A [SEP]` / `[CLS] A [SEP] B [SEP]` with segment ids 0/0/1. A `tokenizer.json` of the same
 pipeline loads through `Tokenizer.from_file` and gives the same ids.
 """
 
@@ -16,7 +16,7 @@ from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers
 
 from flaxformers.tokenizers import Tokenizer, special_tokens_from_config
 
-BERT_SPECIAL_TOKENS = {
+WORDPIECE_SPECIAL_TOKENS = {
     "unk_token": "[UNK]",
     "sep_token": "[SEP]",
     "pad_token": "[PAD]",
@@ -25,8 +25,8 @@ BERT_SPECIAL_TOKENS = {
 }
 
 
-def bert_tokenizer(vocab_txt_path: str | os.PathLike, tokenizer_config_dict: dict[str, Any] | None = None,
-                   **kwargs: Any) -> Tokenizer:
+def wordpiece_tokenizer(vocab_txt_path: str | os.PathLike, tokenizer_config_dict: dict[str, Any] | None = None,
+                        **kwargs: Any) -> Tokenizer:
     """A WordPiece `Tokenizer` that returns `token_type_ids`.
 
     Options come from `tokenizer_config.json` (`do_lower_case`, `strip_accents`, `tokenize_chinese_chars`,
@@ -37,7 +37,7 @@ def bert_tokenizer(vocab_txt_path: str | os.PathLike, tokenizer_config_dict: dic
     do_lower_case = kwargs.pop("do_lower_case", config.get("do_lower_case", True))
     strip_accents = kwargs.pop("strip_accents", config.get("strip_accents"))
     chinese_chars = kwargs.pop("tokenize_chinese_chars", config.get("tokenize_chinese_chars", True))
-    options = {**BERT_SPECIAL_TOKENS, **special_tokens_from_config(config), **kwargs}
+    options = {**WORDPIECE_SPECIAL_TOKENS, **special_tokens_from_config(config), **kwargs}
 
     vocab = models.WordPiece.read_file(os.fspath(vocab_txt_path))
     unk, cls, sep = options["unk_token"], options["cls_token"], options["sep_token"]
@@ -56,11 +56,11 @@ def bert_tokenizer(vocab_txt_path: str | os.PathLike, tokenizer_config_dict: dic
         special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])],
     )
     backend.decoder = decoders.WordPiece(prefix="##")
-    specials = [options[k] for k in BERT_SPECIAL_TOKENS if options.get(k) in vocab]
+    specials = [options[k] for k in WORDPIECE_SPECIAL_TOKENS if options.get(k) in vocab]
     backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
     tokenizer = Tokenizer(backend, **options)
     tokenizer.uses_token_types = True
     return tokenizer
 
 
-__all__ = ["bert_tokenizer", "BERT_SPECIAL_TOKENS"]
+__all__ = ["wordpiece_tokenizer", "WORDPIECE_SPECIAL_TOKENS"]

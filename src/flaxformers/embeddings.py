@@ -1,4 +1,4 @@
-"""Sentence embeddings from a BERT encoder, as sentence-transformers computes them.
+"""Sentence embeddings from an encoder model, as sentence-transformers computes them.
 
 `SentenceEmbedder.from_pretrained(dir)` reads the sentence-transformers files next to the weights
 (`modules.json`, `1_Pooling/config.json`, `sentence_bert_config.json`): the pooling mode, whether a
@@ -79,11 +79,11 @@ def _bucket(length: int, multiple: int = 32) -> int:
 
 @dataclass
 class SentenceEmbedder:
-    """A Flax BERT encoder + its tokenizer + pooling: `encode(sentences) -> [N, D]` float32."""
+    """An encoder + its tokenizer + pooling: `encode(sentences) -> [N, D]` float32."""
 
-    model: Any  # FlaxBertModel (any model whose first output is the last hidden state)
+    model: Any  # a base encoder model (its first output is the last hidden state)
     tokenizer: Any  # flaxformers.tokenizers.Tokenizer
-    pooling: str = "mean"  # sentence-transformers' defaults for a plain BERT: mean pooling, no Normalize
+    pooling: str = "mean"  # sentence-transformers' defaults for a plain encoder: mean pooling, no Normalize
     normalize: bool = False
     max_seq_length: int | None = None
 
@@ -95,21 +95,20 @@ class SentenceEmbedder:
         self.max_seq_length = min(limits) if limits else None
         pooling, normalize, module = self.pooling, self.normalize, self.model.module
 
-        def forward(params, input_ids, attention_mask, token_type_ids):
-            hidden = module.apply({"params": params}, input_ids, attention_mask, token_type_ids,
-                                  return_dict=False)[0]
-            pooled = pool(hidden, attention_mask, pooling)
+        def forward(params, inputs):
+            hidden = module.apply({"params": params}, **inputs, return_dict=False)[0]
+            pooled = pool(hidden, inputs["attention_mask"], pooling)
             return l2_normalize(pooled) if normalize else pooled
 
         self._forward = jax.jit(forward)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, *, dtype: Any = jnp.float32, **overrides: Any):
-        from flaxformers.models.bert.modeling import FlaxBertModel
+        from flaxformers.auto import FlaxAutoModel
         from flaxformers.tokenizers import AutoTokenizer
 
         options = {**sentence_transformers_options(path), **overrides}
-        return cls(FlaxBertModel.from_pretrained(path, dtype=dtype), AutoTokenizer.from_pretrained(path), **options)
+        return cls(FlaxAutoModel.from_pretrained(path, dtype=dtype), AutoTokenizer.from_pretrained(path), **options)
 
     def _batches(self, sentences: Sequence[str], batch_size: int) -> Iterator[tuple[np.ndarray, dict]]:
         # Longest first, so each batch has similar lengths and the first compile is the largest bucket.
@@ -141,8 +140,7 @@ class SentenceEmbedder:
                 if key == "input_ids" and self.tokenizer.pad_token_id:
                     full[: value.shape[0], value.shape[1]:] = self.tokenizer.pad_token_id
                 padded[key] = full
-            embeddings = np.asarray(self._forward(self.model.params, padded["input_ids"], padded["attention_mask"],
-                                                  padded.get("token_type_ids", np.zeros_like(padded["input_ids"]))))
+            embeddings = np.asarray(self._forward(self.model.params, padded))
             if out is None:
                 out = np.zeros((len(sentences), embeddings.shape[-1]), np.float32)
             out[index] = embeddings[: len(index)]

@@ -1,0 +1,218 @@
+"""GGUF -> Hugging Face: an HF config dict and HF PyTorch-named tensors, by tables families declare.
+
+`load_gguf_checkpoint(path)` returns `(config_dict, state_dict)`: the config as a transformers
+`config.json` would hold it, and fp32 numpy tensors under HF PyTorch names, which the shared
+conversion rules then map onto Flax params (`from_pretrained(dir, gguf_file=...)` does this).
+
+What differs per architecture is data, in each family's `FAMILY.gguf`: a `GGUFArchitecture` per
+`general.architecture` with the HF model type, the GGUF -> HF tensor names, the metadata -> config
+keys, what transformers supplies that the metadata lacks, the layout fixes llama.cpp's converter
+applied (norms stored as `1 + w`, transposed Conv1D kernels, permuted or regrouped QKV), and how
+to rebuild its tokenizer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flaxformers.checkpoints.gguf import GGUFError, GGUFFile, read_gguf
+
+Transform = Callable[[np.ndarray, dict], np.ndarray]
+
+
+@dataclass(frozen=True)
+class GGUFTokenizer:
+    """How to rebuild a tokenizer from `tokenizer.ggml.*`: a generic builder and its options.
+
+    `builder` is one of `flaxformers.tokenizers.gguf.BUILDERS` ("sentencepiece", "byte-level",
+    "wordpiece"); `options` are its keyword arguments (e.g. the byte-level pre-tokenizer patterns by
+    `tokenizer.ggml.pre` name).
+    """
+
+    builder: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GGUFArchitecture:
+    """How one `general.architecture` maps onto an HF model."""
+
+    model_type: str
+    architectures: tuple[str, ...]  # the HF class names config.json lists
+    names: dict[str, str]  # GGUF module name -> HF module name; `{i}` is the block index
+    config_keys: dict[str, str]  # `<arch>.<key>` metadata -> HF config key
+    supplied: Callable[[dict, GGUFFile], dict] = lambda config, f: {}  # what the metadata lacks
+    transforms: tuple[tuple[str, Transform], ...] = ()  # (regex on the GGUF tensor name, fix)
+    tied_always: bool = False  # the HF model ties its head whatever the file holds
+    tokenizers: Mapping[str, GGUFTokenizer] = field(default_factory=dict)  # by `tokenizer.ggml.model`
+
+
+# --- layout fixes more than one family needs ------------------------------------------------------
+def minus_one(w: np.ndarray, config: dict) -> np.ndarray:
+    return w - np.float32(1)  # llama.cpp stores `(1 + w)` RMSNorm weights with the 1 baked in
+
+
+def transpose(w: np.ndarray, config: dict) -> np.ndarray:
+    return np.ascontiguousarray(w.T)  # llama.cpp stores Conv1D [in, out] kernels as [out, in]
+
+
+def rope_scaling(arch: str, f: GGUFFile) -> dict | None:
+    """`rope_scaling` from `<arch>.rope.scaling.type` / `.factor`, None when the file has none."""
+    kind = f.metadata.get(f"{arch}.rope.scaling.type")
+    factor = f.metadata.get(f"{arch}.rope.scaling.factor")
+    if kind in (None, "none") or factor is None:
+        return None
+    return {"rope_type": kind, "factor": float(factor)}
+
+
+# --- the mapping -----------------------------------------------------------------------------------
+# tokenizer.ggml.* id -> HF config key
+_TOKEN_ID_KEYS = {
+    "bos_token_id": "bos_token_id",
+    "eos_token_id": "eos_token_id",
+    "padding_token_id": "pad_token_id",
+    "unknown_token_id": "unk_token_id",
+}
+
+
+def architecture_of(f: GGUFFile) -> GGUFArchitecture:
+    from flaxformers.registry import gguf_architectures
+
+    table = gguf_architectures()
+    arch = f.architecture
+    if arch not in table:
+        raise GGUFError(f"{f.path} holds a {arch!r} model; flaxformers loads GGUF architectures {sorted(table)}.")
+    return table[arch]
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, np.ndarray):  # a per-layer array (some files): keep the largest
+        return value.max().item()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def gguf_config(f: GGUFFile) -> dict[str, Any]:
+    """An HF `config.json`-style dict from the metadata, plus what transformers supplies."""
+    spec, arch = architecture_of(f), f.architecture
+    config: dict[str, Any] = {"model_type": spec.model_type, "architectures": list(spec.architectures)}
+    for key, hf_key in spec.config_keys.items():
+        if f"{arch}.{key}" in f.metadata:
+            config[hf_key] = _scalar(f.metadata[f"{arch}.{key}"])
+    if f"{arch}.block_count" not in f.metadata or "token_embd.weight" not in f.tensors:
+        raise GGUFError(f"{f.path} lacks `{arch}.block_count` or `token_embd.weight`; it is not a complete model.")
+    # The embedding's rows are the model's vocabulary, padded or not.
+    config["vocab_size"] = f.tensors["token_embd.weight"].shape[0]
+    for key, hf_key in _TOKEN_ID_KEYS.items():
+        if f"tokenizer.ggml.{key}" in f.metadata:
+            config[hf_key] = int(f.metadata[f"tokenizer.ggml.{key}"])
+    config.update(spec.supplied(config, f))
+    config["tie_word_embeddings"] = spec.tied_always or _head_is_embedding(f)
+    if "general.name" in f.metadata:
+        config["_name_or_path"] = f.metadata["general.name"]
+    return config
+
+
+def _head_is_embedding(f: GGUFFile) -> bool:
+    """llama.cpp writes `output.weight` only when it differs from the embedding (GPT-2 writes a copy)."""
+    out, emb = f.tensors.get("output.weight"), f.tensors.get("token_embd.weight")
+    if out is None:
+        return True
+    return out.shape == emb.shape and out.ggml_type == emb.ggml_type and np.array_equal(f.raw(out.name), f.raw(emb.name))
+
+
+def _hf_name_table(spec: GGUFArchitecture, num_layers: int) -> dict[str, str]:
+    table = {}
+    for gguf_name, hf_name in spec.names.items():
+        for i in range(num_layers) if "{i}" in gguf_name else [None]:
+            table[gguf_name.format(i=i)] = hf_name.format(i=i)
+    return table
+
+
+@dataclass
+class GGUFCheckpoint:
+    """A GGUF file's model: HF config dict and the GGUF -> HF tensor names."""
+
+    file: GGUFFile
+    config: dict[str, Any]
+    names: dict[str, str]  # GGUF tensor name -> HF PyTorch name
+    unused: list[str] = field(default_factory=list)  # GGUF tensors the HF model has no place for
+
+
+def open_gguf(path: str | os.PathLike) -> GGUFCheckpoint:
+    """Parse a GGUF file's header and work out its config and tensor names; reads no tensor data."""
+    f = read_gguf(path)
+    spec = architecture_of(f)
+    config = gguf_config(f)
+    layers = int(_scalar(f.metadata[f"{f.architecture}.block_count"]))
+    if not 0 < layers <= len(f.tensors):  # every block holds tensors; a hostile count would loop for ever
+        raise GGUFError(f"{f.path}: {f.architecture}.block_count={layers} is not between 1 and the file's "
+                        f"{len(f.tensors)} tensors; the header is corrupt.")
+    table = _hf_name_table(spec, layers)
+    names, unused = {}, []
+    for name in f.tensors:
+        module, _, leaf = name.rpartition(".")
+        if module in table and leaf in ("weight", "bias"):
+            names[name] = f"{table[module]}.{leaf}"
+        else:
+            unused.append(name)
+    if config["tie_word_embeddings"] and "output.weight" in names:
+        del names["output.weight"]  # a copy of the embedding
+    return GGUFCheckpoint(f, config, names, unused)
+
+
+def gguf_state_dict(ckpt: GGUFCheckpoint, progress: bool = False) -> dict[str, np.ndarray]:
+    """Every mapped tensor, dequantized to fp32, with llama.cpp's layout changes undone."""
+    spec = architecture_of(ckpt.file)
+    transforms = [(re.compile(pattern), fix) for pattern, fix in spec.transforms]
+    items = list(ckpt.names.items())
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="Dequantizing GGUF tensors", unit="tensor", leave=False)
+    out = {}
+    for gguf_name, hf_name in items:
+        array = ckpt.file.dequantize(gguf_name)
+        for pattern, fix in transforms:
+            if pattern.search(gguf_name):
+                array = fix(array, ckpt.config)
+        out[hf_name] = array
+    return out
+
+
+def load_gguf_checkpoint(
+    path: str | os.PathLike, model_type: str | None = None, progress: bool = False
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """`(config_dict, state_dict)` of a GGUF file: HF config.json keys and fp32 HF PyTorch tensors.
+
+    `model_type` is what the caller's config class expects; a file of another architecture is an error.
+    """
+    ckpt = open_gguf(path)
+    found = ckpt.config["model_type"]
+    if model_type is not None and model_type != found:
+        raise GGUFError(
+            f"{ckpt.file.path} holds a {ckpt.file.architecture!r} model (model_type {found!r}), but the class "
+            f"loading it expects model_type {model_type!r}. Load it with the {found} class or with "
+            "FlaxAutoModelForCausalLM."
+        )
+    return ckpt.config, gguf_state_dict(ckpt, progress=progress)
+
+
+__all__ = [
+    "GGUFArchitecture",
+    "GGUFCheckpoint",
+    "GGUFTokenizer",
+    "architecture_of",
+    "gguf_config",
+    "gguf_state_dict",
+    "load_gguf_checkpoint",
+    "minus_one",
+    "open_gguf",
+    "rope_scaling",
+    "transpose",
+]
