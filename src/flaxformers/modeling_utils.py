@@ -263,7 +263,10 @@ class FlaxPreTrainedModel(GenerationMixin):
         output_attentions: bool | None,
         output_hidden_states: bool | None,
         return_dict: bool | None,
+        method: str | None = None,
     ):
+        """Run the module (`method`: one of its methods, e.g. an encoder-decoder's `encode`) with the
+        config's output defaults; with `past_key_values` the updated cache joins the outputs."""
         cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -283,6 +286,7 @@ class FlaxPreTrainedModel(GenerationMixin):
             return_dict=return_dict,
             rngs=rngs,
             mutable=mutable,
+            **({"method": method} if method is not None else {}),
         )
         if past_key_values is not None and mutable:
             outputs, updated = outputs

@@ -6,6 +6,11 @@ G = N // K query heads per key/value head, H head dim.
 The cache lives in the calling module's `cache` collection under transformers 4.x Flax's names
 (`cached_key`, `cached_value`, `cache_index`), so `init_cache` trees are interchangeable with theirs.
 `cache_index` is one scalar for the batch: rows are aligned by left padding, not by per-row offsets.
+
+Cross-attention over encoder states may keep its keys and values in the same collection
+(`cross_key`, `cross_value`): projected once when the decoder runs with `init_cache=True`, then
+read at every step. The generation engine's cache holds them; 4.57's `init_cache` layout does not
+(`CROSS_CACHE_NAMES` are left out of it), and then they are projected at every call, as 4.57 did.
 """
 
 from __future__ import annotations
@@ -54,6 +59,34 @@ def write_to_cache(
 
 def has_cache(module: nn.Module) -> bool:
     return module.has_variable("cache", "cached_key")
+
+
+def cache_window(module: nn.Module, query_len: int) -> tuple[jax.Array | int, int]:
+    """(slot of the first query, number of key slots) of a self-attention call: the cache's when
+    there is one, else the input's. Position biases that depend on both (T5's) are built from it."""
+    if not has_cache(module):
+        return 0, query_len
+    return module.get_variable("cache", "cache_index"), module.get_variable("cache", "cached_key").shape[1]
+
+
+CROSS_CACHE_NAMES = ("cross_key", "cross_value")
+
+
+def encoder_key_value(
+    module: nn.Module, encoder_states: jax.Array, project, init_cache: bool = False
+) -> tuple[jax.Array, jax.Array]:
+    """Keys and values [B, S, K, H] of the encoder states for cross-attention.
+
+    `project(encoder_states)` computes them. With `init_cache=True` they are also stored in the
+    `cache` collection, and every later call with that cache reads them instead of projecting again.
+    """
+    if module.has_variable("cache", CROSS_CACHE_NAMES[0]):
+        return tuple(module.get_variable("cache", name) for name in CROSS_CACHE_NAMES)
+    key, value = project(encoder_states)
+    if init_cache:
+        module.put_variable("cache", CROSS_CACHE_NAMES[0], key)
+        module.put_variable("cache", CROSS_CACHE_NAMES[1], value)
+    return key, value
 
 
 def attention_mask_4d(
