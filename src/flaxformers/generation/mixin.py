@@ -1,8 +1,10 @@
-"""`generate` for every causal LM: transformers 4.57's FlaxGenerationMixin API over one compiled engine.
+"""`generate` for every causal LM and encoder-decoder: transformers 4.57's FlaxGenerationMixin API over
+one compiled engine.
 
 The host side here validates the call, resolves lengths and special tokens as transformers 5 does,
-left-pads the prompt to a length bucket, builds the logits processors in buffer coordinates and runs
-the compiled prefill + decode loop of `flaxformers.generation.engine`.
+left-pads the (decoder) prompt to a length bucket, right-pads an encoder-decoder's source to its own
+bucket, builds the logits processors in buffer coordinates and runs the compiled prefill + decode
+loop of `flaxformers.generation.engine`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from flaxformers.generation.config import GenerationConfig
 from flaxformers.generation.logits_process import (
     FlaxForcedBOSTokenLogitsProcessor,
     FlaxForcedEOSTokenLogitsProcessor,
+    FlaxForceTokensLogitsProcessor,
     FlaxLogitsProcessor,
     FlaxMinLengthLogitsProcessor,
     FlaxNoRepeatNGramLogitsProcessor,
@@ -40,7 +43,9 @@ for _cls in (FlaxGreedySearchOutput, FlaxSampleOutput, FlaxBeamSearchOutput):
 
 # Prompt lengths are left-padded up to the next bucket, so prompts of similar length share one compile.
 DEFAULT_PROMPT_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
-_EXTRA_KWARGS = ("trace", "logits_processor", "prompt_buckets")
+# An encoder-decoder's decoder prompt is its start token: its buckets start at one.
+DECODER_PROMPT_BUCKETS = (1, 4, 16, 64, 256, 1024)
+_EXTRA_KWARGS = ("trace", "logits_processor", "prompt_buckets", "decoder_input_ids")
 
 
 def prompt_bucket(length: int, buckets: tuple[int, ...] | None = None) -> int:
@@ -65,8 +70,12 @@ def _as_int_list(value: Any, name: str) -> list[int]:
     return [int(v) for v in values]
 
 
+def _is_encoder_decoder(model: Any) -> bool:
+    return getattr(type(model), "is_seq2seq_lm", False)
+
+
 class GenerationMixin:
-    """Adds `generate` to models with `is_causal_lm = True`."""
+    """Adds `generate` to models with `is_causal_lm = True` or `is_seq2seq_lm = True`."""
 
     # --- transformers 4.57's per-model hooks, written once --------------------------------------
     def prepare_inputs_for_generation(self, input_ids, max_length: int, attention_mask=None) -> dict[str, Any]:
@@ -92,7 +101,7 @@ class GenerationMixin:
 
     def _load_generation_config(self, path: str, hub_kwargs: dict[str, Any]) -> None:
         """from_pretrained: take `generation_config.json` from the checkpoint when it has one."""
-        if not getattr(type(self), "is_causal_lm", False):
+        if not self.can_generate():
             return
         from flaxformers.checkpoints.hub import resolve_file
         from flaxformers.generation.config import GENERATION_CONFIG_NAME
@@ -119,16 +128,19 @@ class GenerationMixin:
         """Generate token ids with greedy search, sampling or beam search.
 
         `input_ids` [B, T] is the (left-padded) prompt and `attention_mask` [B, T] marks its real
-        tokens. Keyword arguments override `generation_config` (default: `model.generation_config`).
+        tokens. For an encoder-decoder `input_ids` is the source (padded on either side) and the
+        decoder starts from `decoder_start_token_id`, or from `decoder_input_ids=` [B, T'] when given.
+        Keyword arguments override `generation_config` (default: `model.generation_config`).
         `streamer` (an object with `put(tokens)` and `end()`, e.g. `TextStreamer`) receives the
-        prompt, then each new token as it is made. Returns `FlaxGreedySearchOutput`,
+        (decoder) prompt, then each new token as it is made. Returns `FlaxGreedySearchOutput`,
         `FlaxSampleOutput` or `FlaxBeamSearchOutput` with `sequences` [B * num_return_sequences,
-        T + max_new_tokens] (rows that stopped early are padded with `pad_token_id`).
+        T + max_new_tokens], T the (decoder) prompt's length (rows that stopped early are padded
+        with `pad_token_id`).
         """
-        if not getattr(type(self), "is_causal_lm", False):
+        if not self.can_generate():
             raise TypeError(
                 f"{type(self).__name__} cannot generate: use a model with a language-modeling head "
-                "(e.g. FlaxGPT2LMHeadModel, FlaxAutoModelForCausalLM)."
+                "(e.g. FlaxGPT2LMHeadModel, FlaxAutoModelForCausalLM, FlaxAutoModelForSeq2SeqLM)."
             )
         base = generation_config if generation_config is not None else self.generation_config
         config = (base or GenerationConfig.from_model_config(self.config)).copy()
@@ -155,17 +167,14 @@ class GenerationRequest:
     def build(cls, model, input_ids, attention_mask, config: GenerationConfig, explicit_max_length: bool,
               extra: dict[str, Any]) -> GenerationRequest:
         self = cls()
-        ids = np.asarray(input_ids)
-        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"input_ids must be an integer array [batch, sequence], got shape {ids.shape} "
-                             f"and dtype {ids.dtype}; wrap a single prompt as [ids].")
-        if ids.shape[1] == 0:
-            raise ValueError("input_ids is empty: pass at least one prompt token (e.g. the bos token).")
-        model._check_input_ids(ids)
-        mask = np.ones_like(ids, np.int32) if attention_mask is None else np.asarray(attention_mask).astype(np.int32)
-        if mask.shape != ids.shape:
-            raise ValueError(f"attention_mask has shape {mask.shape} but input_ids has {ids.shape}; they must match.")
-        if ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
+        ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids")
+        self.encoder_inputs = None
+        if _is_encoder_decoder(model):
+            # the source goes to the encoder; the decoder's prompt is its start token (or decoder_input_ids)
+            self.encoder_inputs = _encoder_inputs(model, ids, mask, config, extra.get("prompt_buckets"))
+            ids = _decoder_prompt(model, config, ids.shape[0], extra.get("decoder_input_ids"))
+            mask = np.ones_like(ids)
+        elif ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
             raise ValueError(
                 "attention_mask is right-padded; decoder-only generation needs left padding: tokenize with "
                 "padding_side='left'."
@@ -218,9 +227,12 @@ class GenerationRequest:
         mode = "beam" if num_beams > 1 else ("sample" if config.do_sample else "greedy")
         if mode == "sample" and nrs > 1:  # each prompt row becomes nrs rows
             ids, mask = np.repeat(ids, nrs, axis=0), np.repeat(mask, nrs, axis=0)
+            if self.encoder_inputs is not None:
+                self.encoder_inputs = {k: np.repeat(v, nrs, axis=0) for k, v in self.encoder_inputs.items()}
 
         # bucket: left-pad to a shared length so similar prompts reuse one compiled loop
-        bucket = prompt_bucket(prompt_len, extra.get("prompt_buckets"))
+        buckets = DECODER_PROMPT_BUCKETS if self.encoder_inputs is not None else extra.get("prompt_buckets")
+        bucket = prompt_bucket(prompt_len, buckets)
         offset = bucket - prompt_len
         ids = np.concatenate([np.full((ids.shape[0], offset), fill, np.int32), ids.astype(np.int32)], axis=1)
         mask = np.concatenate([np.zeros((mask.shape[0], offset), np.int32), mask], axis=1)
@@ -252,8 +264,14 @@ class GenerationRequest:
                 i32(_as_int_list(config.suppress_tokens, "suppress_tokens"))))
         if config.begin_suppress_tokens is not None:
             begin = prompt_len + (1 if prompt_len == 1 and config.forced_bos_token_id is not None else 0)
+            forced_ids = getattr(config, "forced_decoder_ids", None)
+            if forced_ids:  # generation starts after the last forced token
+                begin += forced_ids[-1][0]
             processors.append(FlaxSuppressTokensAtBeginLogitsProcessor(
                 i32(_as_int_list(config.begin_suppress_tokens, "begin_suppress_tokens")), i32(begin), start))
+        if getattr(config, "forced_decoder_ids", None):  # 4.57: index i forces the token at prompt length + i - 1
+            forced = {prompt_len + int(index) - 1: token for index, token in config.forced_decoder_ids}
+            processors.append(FlaxForceTokensLogitsProcessor(forced, start))
         custom = extra.get("logits_processor")
         if custom:
             processors.extend(custom)
@@ -264,11 +282,14 @@ class GenerationRequest:
             mode=mode, batch=ids.shape[0], bucket=bucket, max_new_tokens=max_new, num_beams=num_beams,
             top_k_bucket=top_k_bucket(top_k, vocab) if mode == "sample" and top_k > 0 else 0,
             full_top_p=mode == "sample" and top_k == 0 and top_p < 1.0,
+            encoder_bucket=0 if self.encoder_inputs is None else self.encoder_inputs["input_ids"].shape[1],
         )
         self.sampling = engine.Sampling(
             temperature=f32(config.temperature if mode == "sample" and config.temperature else 1.0),
             top_k=i32(min(top_k, vocab)), top_p=f32(top_p), min_p=f32(config.min_p or 0.0),
         )
+        if mode == "beam" and not pad and eos:  # transformers 5 fills finished hypotheses with `pad or eos[0]`
+            fill = eos[0]
         self.consts = engine.Consts(
             pad_token_id=i32(fill), eos_token_id=eos_arr,
             length_denominators=engine.length_denominators(max_new, config.length_penalty if mode == "beam" else 1.0),
@@ -284,7 +305,7 @@ class GenerationRequest:
         gen = engine.compiled_generator(model, self.plan)
         plan = self.plan
         if plan.mode == "beam":
-            state = gen.prefill(params, self.ids, self.mask, self.processors, self.consts)
+            state = gen.prefill(params, self.ids, self.mask, self.encoder_inputs, self.processors, self.consts)
             state = gen.decode(params, state, self.processors, self.consts, np.int32(plan.length))
             sequences = np.asarray(state.sequences)[:, : self.nrs].reshape(-1, plan.length)[:, self.offset:]
             scores = np.asarray(state.scores)[:, : self.nrs].reshape(-1)
@@ -292,7 +313,7 @@ class GenerationRequest:
 
         output_cls = FlaxSampleOutput if plan.mode == "sample" else FlaxGreedySearchOutput
         args = (self.processors, self.sampling, self.consts)
-        state, tokens, stopped = gen.prefill(params, self.ids, self.mask, *args, prng_key)
+        state, tokens, stopped = gen.prefill(params, self.ids, self.mask, self.encoder_inputs, *args, prng_key)
         if streamer is None:
             state, _, _ = gen.decode(params, state, *args, np.int32(plan.length))
             return output_cls(sequences=_to_jax(np.asarray(state.sequences)[:, self.offset:]))
@@ -310,6 +331,55 @@ class GenerationRequest:
             pending, cur_len = ahead, cur_len + 1
         streamer.end()
         return output_cls(sequences=_to_jax(np.asarray(final.sequences)[:, self.offset:]))
+
+
+def _checked_tokens(model: Any, input_ids: Any, attention_mask: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """`input_ids` and its mask as int32 arrays [B, T], with clear errors for bad shapes and ids."""
+    ids = np.asarray(input_ids)
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"{name} must be an integer array [batch, sequence], got shape {ids.shape} "
+                         f"and dtype {ids.dtype}; wrap a single prompt as [ids].")
+    if ids.shape[1] == 0:
+        raise ValueError(f"{name} is empty: pass at least one token (e.g. the bos token).")
+    model._check_input_ids(ids)
+    mask = np.ones_like(ids, np.int32) if attention_mask is None else np.asarray(attention_mask).astype(np.int32)
+    if mask.shape != ids.shape:
+        raise ValueError(f"attention_mask has shape {mask.shape} but {name} has {ids.shape}; they must match.")
+    return ids.astype(np.int32), mask
+
+
+def _encoder_inputs(model: Any, ids: np.ndarray, mask: np.ndarray, config: GenerationConfig,
+                    buckets: tuple[int, ...] | None) -> dict[str, np.ndarray]:
+    """The source right-padded to its bucket: the extra columns are masked, so every real token keeps
+    its position, however the caller padded. The bucket stays within learned positions."""
+    length = ids.shape[1]
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None and length > positions:
+        raise ValueError(f"input_ids has {length} tokens, more than the model's max_position_embeddings={positions}. "
+                         "Truncate the source (tokenizer(..., truncation=True)).")
+    bucket = prompt_bucket(length, buckets)
+    if positions is not None:
+        bucket = min(bucket, positions)
+    pad = config.pad_token_id if config.pad_token_id is not None else 0
+    extra = bucket - length
+    return {"input_ids": np.pad(ids, ((0, 0), (0, extra)), constant_values=pad),
+            "attention_mask": np.pad(mask, ((0, 0), (0, extra)))}
+
+
+def _decoder_prompt(model: Any, config: GenerationConfig, batch: int, decoder_input_ids: Any) -> np.ndarray:
+    """The decoder's first tokens, as transformers 5 makes them: `decoder_start_token_id` (else
+    `bos_token_id`), prepended to `decoder_input_ids` when those do not start with it."""
+    start = config.decoder_start_token_id if config.decoder_start_token_id is not None else config.bos_token_id
+    if start is None:
+        raise ValueError("decoder_start_token_id (or bos_token_id) must be set to generate with an encoder-decoder: "
+                         "pass decoder_start_token_id= or set it in the generation config.")
+    starts = np.full((batch, 1), start, np.int32)
+    if decoder_input_ids is None:
+        return starts
+    ids, _ = _checked_tokens(model, decoder_input_ids, None, "decoder_input_ids")
+    if ids.shape[0] != batch:
+        raise ValueError(f"decoder_input_ids has {ids.shape[0]} rows but input_ids has {batch}; pass one per source.")
+    return np.concatenate([starts, ids], axis=1) if np.all(ids[:, 0] != start) else ids
 
 
 def _to_jax(array: np.ndarray) -> jax.Array:

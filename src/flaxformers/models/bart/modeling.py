@@ -197,9 +197,11 @@ class FlaxBartModule(nn.Module):
                             output_hidden_states=output_hidden_states, return_dict=return_dict,
                             deterministic=deterministic)
 
-    def decode(self, decoder_input_ids, decoder_attention_mask, decoder_position_ids, encoder_hidden_states,
-               encoder_attention_mask, init_cache=False, output_attentions=False, output_hidden_states=False,
+    def decode(self, decoder_input_ids, decoder_attention_mask, decoder_position_ids=None, encoder_hidden_states=None,
+               encoder_attention_mask=None, init_cache=False, output_attentions=False, output_hidden_states=False,
                return_dict=True, deterministic=True):
+        if decoder_position_ids is None:
+            decoder_position_ids = jnp.broadcast_to(jnp.arange(decoder_input_ids.shape[-1]), decoder_input_ids.shape)
         return self.decoder(decoder_input_ids, decoder_attention_mask, decoder_position_ids, encoder_hidden_states,
                             encoder_attention_mask, init_cache=init_cache, output_attentions=output_attentions,
                             output_hidden_states=output_hidden_states, return_dict=return_dict,
@@ -211,8 +213,6 @@ class FlaxBartModule(nn.Module):
         flags = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states,
                      return_dict=return_dict, deterministic=deterministic)
         encoder_outputs = self.encode(input_ids, attention_mask, position_ids, **flags)
-        if decoder_position_ids is None:
-            decoder_position_ids = jnp.broadcast_to(jnp.arange(decoder_input_ids.shape[-1]), decoder_input_ids.shape)
         decoder_outputs = self.decode(decoder_input_ids, decoder_attention_mask, decoder_position_ids,
                                       encoder_outputs[0], attention_mask, **flags)
         if not return_dict:

@@ -274,9 +274,9 @@ class FlaxT5Module(FlaxT5EncoderModule):
         self.decoder = FlaxT5Stack(self.config, self.shared, causal=True, dtype=self.dtype,
                                    gradient_checkpointing=self.gradient_checkpointing, remat_policy=self.remat_policy)
 
-    def decode_states(self, decoder_input_ids, decoder_attention_mask, decoder_position_ids, encoder_hidden_states,
-                      encoder_attention_mask, init_cache=False, output_attentions=False, output_hidden_states=False,
-                      return_dict=True, deterministic=True):
+    def decode_states(self, decoder_input_ids, decoder_attention_mask, decoder_position_ids=None,
+                      encoder_hidden_states=None, encoder_attention_mask=None, init_cache=False,
+                      output_attentions=False, output_hidden_states=False, return_dict=True, deterministic=True):
         """The decoder's outputs (heads that predict tokens turn them into logits in `decode`)."""
         # relative positions only: a decoder token's position is its cache slot
         return self.decoder(decoder_input_ids, decoder_attention_mask, encoder_hidden_states, encoder_attention_mask,
