@@ -15,6 +15,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["GenerationConfig"], "flaxformers.generation.config"),
     **dict.fromkeys(["TextStreamer", "TextIteratorStreamer", "TokenIteratorStreamer"], "flaxformers.generation.streamers"),
     **dict.fromkeys(["AutoTokenizer", "Tokenizer"], "flaxformers.tokenizers"),
+    **dict.fromkeys(["pipeline"], "flaxformers.pipelines"),
     **dict.fromkeys(["AutoConfig", *AUTO_TASKS.values()], "flaxformers.auto"),
     **exports(),
 }
