@@ -174,6 +174,9 @@ class ContinuousBatcher:
 
     # --- compiled -----------------------------------------------------------------------------
     def _forward(self, params, cache, ids, positions):
+        # Padding and the scratch row write past the real tokens; their positions stay in the model's
+        # range, or learned embeddings would read past their table and put NaNs in the cache.
+        positions = jnp.minimum(positions, self.max_length - 1)
         outputs, mutated = self.model.module.apply(
             {"params": params, "cache": cache}, input_ids=ids,
             attention_mask=jnp.ones((ids.shape[0], self.cache_length), jnp.int32), position_ids=positions,
