@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from flaxformers.checkpoints.io import CheckpointError
+from flaxformers.progress import progress_bar
+
 FlatParams = dict[tuple[str, ...], Any]
 
 # Flax leaf -> (PyTorch leaf, does the layout transpose?). Kernels are [in, out] in Flax Dense
@@ -116,7 +119,7 @@ def state_dict_to_flax(
     report = LoadReport()
     params: FlatParams = {}
     used: set[str] = set()
-    for path, shape_struct in model_shapes.items():
+    for path, shape_struct in progress_bar(model_shapes.items(), "Loading weights", total=len(model_shapes)):
         name, transpose = pt_name(path)
         if name not in renamed:
             report.missing.append("/".join(path))
@@ -134,7 +137,7 @@ def state_dict_to_flax(
             report.unexpected.append(name)
     if report.mismatched and not ignore_mismatched_sizes:
         lines = "\n".join(f"  {n}: checkpoint {c}, model {m}" for n, c, m in report.mismatched)
-        raise ValueError(
+        raise CheckpointError(
             f"Checkpoint tensors do not fit the model's shapes:\n{lines}\n"
             "Check that config.json matches the weights, or pass ignore_mismatched_sizes=True to "
             "initialise these tensors at random instead."

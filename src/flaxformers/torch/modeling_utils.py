@@ -242,7 +242,9 @@ class TorchPreTrainedModel(nn.Module):
         safetensors by default, `pytorch_model.bin` with `safe_serialization=False`; sharded past
         `max_shard_size`; each file atomically. Tied copies are left out, as transformers does."""
         if push_to_hub:
-            raise NotImplementedError("push_to_hub is not supported: save locally, then `huggingface-cli upload`.")
+            from flaxformers.checkpoints.hub import hub_cli
+
+            raise NotImplementedError(f"push_to_hub is not supported: save locally, then `{hub_cli()} upload`.")
         if kwargs:
             raise TypeError(f"save_pretrained got unknown arguments {sorted(kwargs)}.")
         save_directory = os.fspath(save_directory)
