@@ -420,25 +420,7 @@ class FlaxPreTrainedModel(GenerationMixin):
             ignore_mismatched_sizes=ignore_mismatched_sizes, allow_pickle=allow_pickle, state_dict=state_dict,
             place=place,
         )
-        if report.unexpected:
-            logger.warning(
-                "Some weights of the checkpoint at %s were not used when initializing %s: %s",
-                path, cls.__name__, report.unexpected,
-            )
-        if report.missing:
-            logger.warning(
-                "Some weights of %s were not initialized from the model checkpoint at %s and are newly initialized: "
-                "%s\nYou should probably TRAIN this model on a down-stream task to be able to use it for predictions "
-                "and inference.", cls.__name__, path, sorted(report.missing),
-            )
-        if report.mismatched:  # only reached with ignore_mismatched_sizes=True
-            shapes_text = "\n".join(f"- {name}: found shape {ckpt} in the checkpoint and {own} in the model "
-                                     "instantiated" for name, ckpt, own in report.mismatched)
-            logger.warning(
-                "Some weights of %s were not initialized from the model checkpoint at %s and are newly initialized "
-                "because the shapes did not match:\n%s\nYou should probably TRAIN this model on a down-stream task "
-                "to be able to use it for predictions and inference.", cls.__name__, path, shapes_text,
-            )
+        report.log(logger, cls.__name__, path)
         missing = {p for p in shapes if p not in flat}  # absent, or mismatched and ignored
         params = unflatten(flat)
         if scanned:  # a stacked param with any layer missing counts as missing

@@ -92,12 +92,7 @@ def flax_tree_to_model(
         else:
             params[path] = flat[path]
     report.unexpected = ["/".join(p) for p in flat if p not in model_shapes]
-    if report.mismatched and not ignore_mismatched_sizes:
-        lines = "\n".join(f"  {n}: checkpoint {c}, model {m}" for n, c, m in report.mismatched)
-        raise io.CheckpointError(
-            f"Checkpoint tensors do not fit the model's shapes:\n{lines}\n"
-            "Check that config.json matches the weights, or pass ignore_mismatched_sizes=True."
-        )
+    report.check_shapes(ignore_mismatched_sizes)
     return params, report
 
 
