@@ -14,10 +14,12 @@ T = TypeVar("T")
 _enabled: bool | None = None
 
 
-def enable_progress_bars(enabled: bool | None = True) -> None:
-    """Show (True) or hide (False) loading progress bars; None lets tqdm decide (terminals only)."""
+def enable_progress_bars(enabled: bool | None = True) -> bool | None:
+    """Show (True) or hide (False) loading progress bars; None lets tqdm decide (terminals only).
+    Returns the previous setting."""
     global _enabled
-    _enabled = enabled
+    previous, _enabled = _enabled, enabled
+    return previous
 
 
 def progress_bar(items: Iterable[T], desc: str, total: int | None = None, unit: str = "tensor",

@@ -139,8 +139,10 @@ class WeightsFormat:
 
 
 def _staged(directory: str, name: str, write: Callable[[str], None]) -> str:
-    """Write a file under a temporary name beside `name`; nothing refers to it yet."""
-    path = _temp_name(os.path.join(directory, name))
+    """Write a file under a temporary name beside `name`; nothing refers to it yet. The name keeps the
+    extension, because a loader may read it (through the first index) before it gets its own name."""
+    stem, ext = name.rsplit(".", 1)
+    path = os.path.join(directory, f".{stem}.{secrets.token_hex(6)}.{ext}")
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         write(path)
@@ -486,7 +488,11 @@ _SHARD_RE = re.compile("|".join(
     for stem, ext in (spec.weights_name.rsplit(".", 1) for spec in WEIGHT_FORMATS.values())
 ))
 # temporaries of `atomic_path`, `_staged` and `_link_into_place` for weights files, left by a killed save
-_STAGED_RE = re.compile(rf"\.(?:{'|'.join(map(re.escape, WEIGHT_FILES))}|{_SHARD_RE.pattern})\.[0-9a-f]{{12}}\.tmp")
+_STAGED_RE = re.compile(
+    rf"\.(?:{'|'.join(map(re.escape, WEIGHT_FILES))}|{_SHARD_RE.pattern})\.[0-9a-f]{{12}}\.tmp"
+    + "".join(rf"|\.{re.escape(stem)}(?:-\d{{5}}-of-\d{{5}})?\.[0-9a-f]{{12}}\.{re.escape(ext)}"
+              for stem, ext in (spec.weights_name.rsplit(".", 1) for spec in WEIGHT_FORMATS.values()))
+)
 
 
 def read_weights_file(path: str, *, allow_pickle: bool = False) -> dict[str, np.ndarray]:
