@@ -55,8 +55,8 @@ def cache_length(cache: Any, input_shape: tuple[int, ...] | None = None) -> int 
         if filled + new_tokens > length:
             raise ValueError(
                 f"past_key_values has room for {length} positions (init_cache max_length={length}) and holds "
-                f"{filled}, so these {new_tokens} tokens would reach position {filled + new_tokens}. Build a larger "
-                f"cache: model.init_cache(batch_size, max_length={filled + new_tokens}) or more."
+                f"{filled}, so these {new_tokens} more need {filled + new_tokens}. Build a larger cache: "
+                f"model.init_cache(batch_size, max_length={filled + new_tokens}) or more."
             )
     return length
 
