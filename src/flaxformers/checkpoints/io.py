@@ -363,17 +363,12 @@ def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
     return _safetensors_header(os.fspath(path))[0].get("__metadata__") or {}
 
 
-def _write_safetensors(tensors: dict[str, np.ndarray], path: str, metadata: dict[str, str] | None = None) -> None:
+def _write_safetensors(tensors: dict[str, np.ndarray], path: str) -> None:
     from safetensors.numpy import save
 
-    data = save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata={"format": "pt", **(metadata or {})})
+    data = save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata={"format": "pt"})
     with open(path, "wb") as f:
         f.write(data)
-
-
-def write_safetensors(tensors: dict[str, np.ndarray], path: str, metadata: dict[str, str] | None = None) -> None:
-    with atomic_path(path) as tmp:
-        _write_safetensors(tensors, tmp, metadata)
 
 
 # --- flax msgpack --------------------------------------------------------------------------------
@@ -422,11 +417,6 @@ def _write_msgpack_tree(tensors: dict[str, np.ndarray], path: str) -> None:
             node = node.setdefault(key, {})
         node[leaf] = value
     _write_msgpack(tree, path)
-
-
-def write_msgpack(tree: dict[str, Any], path: str) -> None:
-    with atomic_path(path) as tmp:
-        _write_msgpack(tree, tmp)
 
 
 # --- torch .bin ----------------------------------------------------------------------------------

@@ -325,7 +325,6 @@ class GenerationRequest:
         streamer.end()
         return output_cls(sequences=_to_jax(np.asarray(final.sequences)[:, self.offset:]))
 
-
     def _out(self, array: Any) -> jax.Array:
         return array if self.traced else _to_jax(array)
 
