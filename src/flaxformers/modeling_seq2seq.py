@@ -26,6 +26,7 @@ from flaxformers.checkpoints.convert import flatten, unflatten
 from flaxformers.modeling_utils import FlaxPreTrainedModel
 from flaxformers.nn.attention import CROSS_CACHE_NAMES
 
+
 def shift_tokens_right(labels: Any, pad_token_id: int | None, decoder_start_token_id: int | None) -> jax.Array:
     """Decoder inputs for `labels` [B, T]: `decoder_start_token_id`, then the labels but the last, with
     the loss's -100 read as padding."""

@@ -2,10 +2,11 @@
 
 Two jitted functions per plan (a plan is the static part of a call: mode, batch, prompt bucket,
 new-token budget, beams, top-k bucket, encoder bucket):
-  * `prefill` runs the left-padded prompt through the model into a fresh static KV cache and picks
-    the first new token. For an encoder-decoder the prompt is the decoder's (its start token) and
-    prefill first runs the encoder once, on the source right-padded to its bucket, and projects the
-    cross-attention keys and values of every decoder layer into the cache, where every step reads them;
+  * `prefill` runs the left-padded prompt through the model into a fresh static KV cache (the
+    engine's own layout, nn.attention.engine_cache) and picks the first new token. For an
+    encoder-decoder the prompt is the decoder's (its start token) and prefill first runs the encoder
+    once, on the source right-padded to its bucket, and projects the cross-attention keys and values
+    of every decoder layer into the cache, where every step reads them;
   * `decode` runs a `lax.while_loop` of one-token steps until every row is done or `limit` is
     reached. Its state (cache included) is donated, so the cache is updated in place.
 
@@ -32,11 +33,17 @@ from flaxformers.generation.logits_process import (
     top_k_keep,
     top_p_remove_sorted,
 )
-from flaxformers.nn.attention import CROSS_CACHE_NAMES
+from flaxformers.nn.attention import CROSS_CACHE_NAMES, engine_cache
 from flaxformers.nn.stack import SCAN_KEY
 
 Array = Any
 BIG_NEG = -1.0e9  # transformers' "impossible" beam score
+PREFILL_CHUNK = 512  # prompt tokens per prefill step (bounds attention scores at [B, N, 512, S])
+
+
+def prefill_chunk(bucket: int) -> int:
+    """Tokens per prefill step: the whole prompt bucket when short, else PREFILL_CHUNK if it divides it."""
+    return PREFILL_CHUNK if bucket > PREFILL_CHUNK and bucket % PREFILL_CHUNK == 0 else bucket
 
 
 @dataclass(frozen=True)
@@ -107,17 +114,19 @@ class BeamState(struct.PyTreeNode):
 
 
 def map_cache_rows(fn, cache: Any, skip: tuple[str, ...] = ()) -> Any:
-    """`fn(x, batch_axis)` on every cache array that has rows, but those named in `skip`;
+    """`fn(x, batch_axis)` on every array of an engine cache but those named in `skip`;
     scan-over-layers caches stack layers on axis 0."""
 
     def visit(path, x):
         names = [getattr(k, "key", None) for k in path]
-        axis = 1 if SCAN_KEY in names else 0
-        if names[-1] in ("cache_index", *skip) or x.ndim <= axis:
-            return x
-        return fn(x, axis)
+        return x if names[-1] in skip else fn(x, 1 if SCAN_KEY in names else 0)
 
     return jax.tree_util.tree_map_with_path(visit, cache)
+
+
+def new_cache(model: Any, batch: int, length: int) -> dict:
+    """A zeroed engine cache (nn.attention's per-row slot layout) for `batch` rows of `length` positions."""
+    return engine_cache(jax.eval_shape(lambda: model.init_cache(batch, length)))
 
 
 def _is_eos(tokens: Array, eos: Array) -> Array:
@@ -194,26 +203,40 @@ class CompiledGenerator:
         return Encoded(states=states, mask=mask)
 
     def _new_cache(self, params, batch: int, encoder: Encoded | None):
-        """A zeroed self-attention cache for the plan's length; for an encoder-decoder also the
-        cross-attention keys and values of the encoder states (the decoder stores them at init_cache)."""
+        """A zeroed engine cache for the plan's length; for an encoder-decoder also the cross-attention
+        keys and values of the encoder states (the decoder stores them when it runs with init_cache)."""
         if encoder is None:
-            return self.model.init_cache(batch, self.plan.length)
+            return new_cache(self.model, batch, self.plan.length)
         ids = jnp.zeros((batch, self.plan.length), jnp.int32)
         _, variables = self.module.apply(
             {"params": params}, decoder_input_ids=ids, decoder_attention_mask=jnp.ones_like(ids),
             decoder_position_ids=ids, encoder_hidden_states=encoder.states, encoder_attention_mask=encoder.mask,
             init_cache=True, method="decode", mutable=["cache"],
         )
-        return variables["cache"]  # only the cache is used: the rest of this pass is dead code to XLA
+        # only the cache is used: the rest of this pass is dead code to XLA
+        return engine_cache(variables["cache"])
 
     def _run_prompt(self, params, prompt, prompt_mask, encoder: Encoded | None):
-        """Prefill: returns last-position logits, the cache, the cache mask and next positions."""
+        """Prefill: returns last-position logits, the cache, the cache mask and next positions.
+
+        A long prompt goes through in chunks of PREFILL_CHUNK tokens (a `lax.scan`, one compiled
+        step), so attention scores are [B, N, chunk, S] per layer, never [B, N, T, S].
+        """
         b = prompt.shape[0]
-        cache = self._new_cache(params, b, encoder)  # built inside the compiled function
+        cache = self._new_cache(params, b, encoder)  # zeros, built inside the compiled function
         mask = jnp.concatenate([prompt_mask, jnp.ones((b, self.plan.max_new_tokens), prompt_mask.dtype)], axis=1)
         positions = jnp.maximum(jnp.cumsum(prompt_mask, axis=1) - 1, 0)  # left padding does not count
-        logits, cache = self._forward(params, cache, prompt, mask, positions, encoder)
-        return logits, cache, mask, jnp.sum(prompt_mask, axis=1).astype(jnp.int32)
+        chunk = prefill_chunk(self.plan.bucket)
+        chunks = self.plan.bucket // chunk
+
+        def step(cache, xs):
+            ids, pos = xs  # [B, chunk] each
+            logits, cache = self._forward(params, cache, ids, mask, pos, encoder)
+            return cache, logits
+
+        split = lambda x: x.reshape(b, chunks, chunk).swapaxes(0, 1)  # noqa: E731  [chunks, B, chunk]
+        cache, logits = jax.lax.scan(step, cache, (split(prompt), split(positions)))
+        return logits[-1], cache, mask, jnp.sum(prompt_mask, axis=1).astype(jnp.int32)
 
     # --- greedy and sampling -------------------------------------------------------------------
     def _select(self, state: State, logits, processors, sampling, consts):

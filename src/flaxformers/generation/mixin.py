@@ -136,6 +136,11 @@ class GenerationMixin:
         `FlaxSampleOutput` or `FlaxBeamSearchOutput` with `sequences` [B * num_return_sequences,
         T + max_new_tokens], T the (decoder) prompt's length (rows that stopped early are padded
         with `pad_token_id`).
+
+        `jax.jit(model.generate)(input_ids, attention_mask=mask)` traces the whole loop, as in
+        transformers 4.x: the settings are static (from the generation config), nothing goes to the
+        host, and the mask is trusted to be left-padded (for an encoder-decoder the source is used as
+        it is padded, without a bucket).
         """
         if not self.can_generate():
             raise TypeError(
@@ -156,6 +161,8 @@ class GenerationMixin:
         params = params if params is not None else self.params
         if streamer is not None and request.plan.mode == "beam":
             raise ValueError("`streamer` cannot be used with beam search (num_beams > 1); use num_beams=1.")
+        if streamer is not None and request.traced:
+            raise ValueError("`streamer` cannot be used under jax.jit: a traced generate returns all tokens at once.")
         prng_key = prng_key if prng_key is not None else jax.random.PRNGKey(0)
         return request.run(self, params, prng_key, streamer)
 
@@ -167,14 +174,18 @@ class GenerationRequest:
     def build(cls, model, input_ids, attention_mask, config: GenerationConfig, explicit_max_length: bool,
               extra: dict[str, Any]) -> GenerationRequest:
         self = cls()
-        ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids")
+        # Under jax.jit the prompt is a tracer: values stay on the device, only shapes are known.
+        self.traced = any(isinstance(x, jax.core.Tracer) for x in (input_ids, attention_mask))
+        xp = jnp if self.traced else np
+        ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp)
         self.encoder_inputs = None
         if _is_encoder_decoder(model):
             # the source goes to the encoder; the decoder's prompt is its start token (or decoder_input_ids)
-            self.encoder_inputs = _encoder_inputs(model, ids, mask, config, extra.get("prompt_buckets"))
-            ids = _decoder_prompt(model, config, ids.shape[0], extra.get("decoder_input_ids"))
-            mask = np.ones_like(ids)
-        elif ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
+            buckets = (ids.shape[1],) if self.traced else extra.get("prompt_buckets")
+            self.encoder_inputs = _encoder_inputs(model, ids, mask, config, buckets, xp)
+            ids = _decoder_prompt(model, config, ids.shape[0], extra.get("decoder_input_ids"), xp)
+            mask = xp.ones_like(ids)
+        elif not self.traced and ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
             raise ValueError(
                 "attention_mask is right-padded; decoder-only generation needs left padding: tokenize with "
                 "padding_side='left'."
@@ -205,11 +216,12 @@ class GenerationRequest:
             )
         max_length = prompt_len + max_new
         positions = getattr(model.config, "max_position_embeddings", None)
-        longest = int(mask.sum(axis=1).max()) + max_new
+        longest = (prompt_len if self.traced else int(mask.sum(axis=1).max())) + max_new
         if positions is not None and longest > positions:
             raise ValueError(
                 f"A prompt of {longest - max_new} tokens plus max_new_tokens={max_new} needs {longest} positions, "
-                f"more than the model's max_position_embeddings={positions}. Lower max_new_tokens or truncate."
+                f"more than the model's max_position_embeddings={positions}. Lower max_new_tokens or truncate"
+                + (" (under jax.jit the padded prompt width counts)." if self.traced else ".")
             )
         min_length = int(config.min_length or 0)
         if config.min_new_tokens is not None:
@@ -226,16 +238,17 @@ class GenerationRequest:
             raise ValueError(f"num_return_sequences={nrs} must be <= num_beams={num_beams}.")
         mode = "beam" if num_beams > 1 else ("sample" if config.do_sample else "greedy")
         if mode == "sample" and nrs > 1:  # each prompt row becomes nrs rows
-            ids, mask = np.repeat(ids, nrs, axis=0), np.repeat(mask, nrs, axis=0)
+            ids, mask = xp.repeat(ids, nrs, axis=0), xp.repeat(mask, nrs, axis=0)
             if self.encoder_inputs is not None:
-                self.encoder_inputs = {k: np.repeat(v, nrs, axis=0) for k, v in self.encoder_inputs.items()}
+                self.encoder_inputs = {k: xp.repeat(v, nrs, axis=0) for k, v in self.encoder_inputs.items()}
 
-        # bucket: left-pad to a shared length so similar prompts reuse one compiled loop
+        # bucket: left-pad to a shared length so similar prompts reuse one compiled loop (a traced
+        # call is compiled with its caller, for its own shape)
         buckets = DECODER_PROMPT_BUCKETS if self.encoder_inputs is not None else extra.get("prompt_buckets")
-        bucket = prompt_bucket(prompt_len, buckets)
+        bucket = prompt_len if self.traced else prompt_bucket(prompt_len, buckets)
         offset = bucket - prompt_len
-        ids = np.concatenate([np.full((ids.shape[0], offset), fill, np.int32), ids.astype(np.int32)], axis=1)
-        mask = np.concatenate([np.zeros((mask.shape[0], offset), np.int32), mask], axis=1)
+        ids = xp.concatenate([xp.full((ids.shape[0], offset), fill, xp.int32), ids.astype(xp.int32)], axis=1)
+        mask = xp.concatenate([xp.zeros((mask.shape[0], offset), xp.int32), mask], axis=1)
 
         # processors, in transformers 5's order; lengths count from the bucket offset
         rows = ids.shape[0] * (num_beams if mode == "beam" else 1)
@@ -245,11 +258,11 @@ class GenerationRequest:
         eos_arr = i32(eos).reshape(-1)
         processors: list[FlaxLogitsProcessor] = []
         if config.repetition_penalty is not None and config.repetition_penalty != 1.0:
-            ignore = np.argmax(mask[:, offset:] != 0, axis=1)  # each row's left padding is not penalised
+            ignore = xp.argmax(mask[:, offset:] != 0, axis=1)  # each row's left padding is not penalised
             if mode == "beam":
-                ignore = np.repeat(ignore, num_beams)
+                ignore = xp.repeat(ignore, num_beams)
             processors.append(FlaxRepetitionPenaltyLogitsProcessor(
-                f32(config.repetition_penalty), i32(ignore), start))
+                f32(config.repetition_penalty), ignore.astype(xp.int32), start))
         if config.no_repeat_ngram_size:
             processors.append(FlaxNoRepeatNGramLogitsProcessor(int(config.no_repeat_ngram_size), start))
         if eos and min_length > 0:
@@ -304,19 +317,22 @@ class GenerationRequest:
     def run(self, model, params, prng_key, streamer):
         gen = engine.compiled_generator(model, self.plan)
         plan = self.plan
+        # The bucket padding is cut off on the host (a strided device slice would be a compiled
+        # copy); a traced call keeps everything on the device.
+        host = (lambda x: x) if self.traced else np.asarray
         if plan.mode == "beam":
             state = gen.prefill(params, self.ids, self.mask, self.encoder_inputs, self.processors, self.consts)
             state = gen.decode(params, state, self.processors, self.consts, np.int32(plan.length))
-            sequences = np.asarray(state.sequences)[:, : self.nrs].reshape(-1, plan.length)[:, self.offset:]
-            scores = np.asarray(state.scores)[:, : self.nrs].reshape(-1)
-            return FlaxBeamSearchOutput(sequences=_to_jax(sequences), scores=_to_jax(scores))
+            sequences = host(state.sequences)[:, : self.nrs].reshape(-1, plan.length)[:, self.offset:]
+            scores = host(state.scores)[:, : self.nrs].reshape(-1)
+            return FlaxBeamSearchOutput(sequences=self._out(sequences), scores=self._out(scores))
 
         output_cls = FlaxSampleOutput if plan.mode == "sample" else FlaxGreedySearchOutput
         args = (self.processors, self.sampling, self.consts)
         state, tokens, stopped = gen.prefill(params, self.ids, self.mask, self.encoder_inputs, *args, prng_key)
         if streamer is None:
             state, _, _ = gen.decode(params, state, *args, np.int32(plan.length))
-            return output_cls(sequences=_to_jax(np.asarray(state.sequences)[:, self.offset:]))
+            return output_cls(sequences=self._out(host(state.sequences)[:, self.offset:]))
 
         streamer.put(self.ids[:, self.offset:])
         cur_len, pending = plan.bucket + 1, (state, tokens, stopped)
@@ -332,24 +348,28 @@ class GenerationRequest:
         streamer.end()
         return output_cls(sequences=_to_jax(np.asarray(final.sequences)[:, self.offset:]))
 
+    def _out(self, array: Any) -> jax.Array:
+        return array if self.traced else _to_jax(array)
 
-def _checked_tokens(model: Any, input_ids: Any, attention_mask: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """`input_ids` and its mask as int32 arrays [B, T], with clear errors for bad shapes and ids."""
-    ids = np.asarray(input_ids)
-    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+
+def _checked_tokens(model: Any, input_ids: Any, attention_mask: Any, name: str, xp: Any = np) -> tuple[Any, Any]:
+    """`input_ids` and its mask as int32 arrays [B, T] (numpy, or jax.numpy under jit), with clear errors
+    for bad shapes and ids."""
+    ids = xp.asarray(input_ids)
+    if ids.ndim != 2 or not xp.issubdtype(ids.dtype, xp.integer):
         raise ValueError(f"{name} must be an integer array [batch, sequence], got shape {ids.shape} "
                          f"and dtype {ids.dtype}; wrap a single prompt as [ids].")
     if ids.shape[1] == 0:
         raise ValueError(f"{name} is empty: pass at least one token (e.g. the bos token).")
     model._check_input_ids(ids)
-    mask = np.ones_like(ids, np.int32) if attention_mask is None else np.asarray(attention_mask).astype(np.int32)
+    mask = xp.ones_like(ids, xp.int32) if attention_mask is None else xp.asarray(attention_mask).astype(xp.int32)
     if mask.shape != ids.shape:
         raise ValueError(f"attention_mask has shape {mask.shape} but {name} has {ids.shape}; they must match.")
-    return ids.astype(np.int32), mask
+    return ids.astype(xp.int32), mask
 
 
-def _encoder_inputs(model: Any, ids: np.ndarray, mask: np.ndarray, config: GenerationConfig,
-                    buckets: tuple[int, ...] | None) -> dict[str, np.ndarray]:
+def _encoder_inputs(model: Any, ids: Any, mask: Any, config: GenerationConfig, buckets: tuple[int, ...] | None,
+                    xp: Any = np) -> dict[str, Any]:
     """The source right-padded to its bucket: the extra columns are masked, so every real token keeps
     its position, however the caller padded. The bucket stays within learned positions."""
     length = ids.shape[1]
@@ -362,24 +382,27 @@ def _encoder_inputs(model: Any, ids: np.ndarray, mask: np.ndarray, config: Gener
         bucket = min(bucket, positions)
     pad = config.pad_token_id if config.pad_token_id is not None else 0
     extra = bucket - length
-    return {"input_ids": np.pad(ids, ((0, 0), (0, extra)), constant_values=pad),
-            "attention_mask": np.pad(mask, ((0, 0), (0, extra)))}
+    return {"input_ids": xp.pad(ids, ((0, 0), (0, extra)), constant_values=pad),
+            "attention_mask": xp.pad(mask, ((0, 0), (0, extra)))}
 
 
-def _decoder_prompt(model: Any, config: GenerationConfig, batch: int, decoder_input_ids: Any) -> np.ndarray:
+def _decoder_prompt(model: Any, config: GenerationConfig, batch: int, decoder_input_ids: Any, xp: Any = np) -> Any:
     """The decoder's first tokens, as transformers 5 makes them: `decoder_start_token_id` (else
-    `bos_token_id`), prepended to `decoder_input_ids` when those do not start with it."""
+    `bos_token_id`), prepended to `decoder_input_ids` when none of their rows starts with it (under
+    jax.jit, `decoder_input_ids` are used as they are)."""
     start = config.decoder_start_token_id if config.decoder_start_token_id is not None else config.bos_token_id
     if start is None:
         raise ValueError("decoder_start_token_id (or bos_token_id) must be set to generate with an encoder-decoder: "
                          "pass decoder_start_token_id= or set it in the generation config.")
-    starts = np.full((batch, 1), start, np.int32)
+    starts = xp.full((batch, 1), start, xp.int32)
     if decoder_input_ids is None:
         return starts
-    ids, _ = _checked_tokens(model, decoder_input_ids, None, "decoder_input_ids")
+    ids, _ = _checked_tokens(model, decoder_input_ids, None, "decoder_input_ids", xp)
     if ids.shape[0] != batch:
         raise ValueError(f"decoder_input_ids has {ids.shape[0]} rows but input_ids has {batch}; pass one per source.")
-    return np.concatenate([starts, ids], axis=1) if np.all(ids[:, 0] != start) else ids
+    if isinstance(ids, jax.core.Tracer) or not np.all(ids[:, 0] != start):
+        return ids
+    return np.concatenate([starts, ids], axis=1)
 
 
 def _to_jax(array: np.ndarray) -> jax.Array:

@@ -42,15 +42,17 @@ def relative_position_buckets(
     query_len: int, key_len: int, query_offset: jax.Array | int = 0, *, bidirectional: bool,
     num_buckets: int, max_distance: int,
 ) -> jax.Array:
-    """Buckets [T, S] of queries at slots `query_offset + t` against keys at slots `s`."""
-    query_slots = query_offset + jnp.arange(query_len)[:, None]  # [T, 1]
+    """Buckets [(B,) T, S] of queries at slots `query_offset + t` against keys at slots `s`; a per-row
+    `query_offset` [B] (the generation engine's cache) gives a leading batch axis."""
+    query_slots = jnp.asarray(query_offset)[..., None, None] + jnp.arange(query_len)[:, None]  # [(B,) T, 1]
     key_slots = jnp.arange(key_len)[None, :]  # [1, S]
     return relative_position_bucket(key_slots - query_slots, bidirectional, num_buckets, max_distance)
 
 
 def bias_from_buckets(table: jax.Array, buckets: jax.Array) -> jax.Array:
-    """The per-head bias [1, N, T, S] of bucket ids [T, S] from a learned table [num_buckets, N]."""
-    return jnp.transpose(jnp.take(table, buckets, axis=0), (2, 0, 1))[None]
+    """The per-head bias [B|1, N, T, S] of bucket ids [(B,) T, S] from a learned table [num_buckets, N]."""
+    bias = jnp.moveaxis(jnp.take(table, buckets, axis=0), -1, -3)  # [(B,) N, T, S]
+    return bias if bias.ndim == 4 else bias[None]
 
 
 __all__ = ["bias_from_buckets", "relative_position_bucket", "relative_position_buckets"]

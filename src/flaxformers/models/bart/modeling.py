@@ -10,7 +10,7 @@ model classes here. Param paths: `model/shared/embedding`,
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import flax.linen as nn
 import jax

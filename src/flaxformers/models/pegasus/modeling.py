@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from flaxformers.models.bart.modeling import FlaxBartForConditionalGeneration, FlaxBartModel, FlaxBartPreTrainedModel
+from flaxformers.models.bart.modeling import (
+    FlaxBartForConditionalGeneration,
+    FlaxBartModel,
+    FlaxBartPreTrainedModel,
+)
 from flaxformers.models.pegasus.configuration import PegasusConfig
 
 
