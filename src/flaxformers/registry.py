@@ -54,20 +54,31 @@ class ModelType:
 
 @dataclass(frozen=True)
 class TokenizerHint:
-    """How to build a tokenizer from a checkpoint that has no `tokenizer.json`.
+    """How to build a family's tokenizer.
 
-    `files` are the legacy files the builder reads (the first is the one looked for); `builder` is
-    `"module:function"` called as `builder(*paths, tokenizer_config, **kwargs)`; `classes` are the
-    `tokenizer_class` names of `tokenizer_config.json` that mean this family's tokenizer.
+    `files` are the legacy files (for a checkpoint without `tokenizer.json`) that `builder` reads (the
+    first is the one looked for); `builder` is `"module:function"` called as
+    `builder(*paths, tokenizer_config, **kwargs)`. `adapt`, when set, is `"module:function"` called as
+    `adapt(tokenizer, tokenizer_config, **options)` on a tokenizer built from `tokenizer.json`, for
+    what the file does not say (e.g. language codes). `classes` are the `tokenizer_class` names of
+    `tokenizer_config.json` that mean this family's tokenizer.
     """
 
-    files: tuple[str, ...]
-    builder: str
+    files: tuple[str, ...] = ()
+    builder: str | None = None
     classes: tuple[str, ...] = ()
+    adapt: str | None = None
 
     def load(self) -> Any:
-        module, _, function = self.builder.partition(":")
-        return getattr(importlib.import_module(module), function)
+        return _function(self.builder)
+
+    def load_adapt(self) -> Any:
+        return _function(self.adapt)
+
+
+def _function(spec: str) -> Any:
+    module, _, function = spec.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ family declares (`TokenizerHint`: e.g. `vocab.json` + `merges.txt`, or `vocab.tx
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -99,9 +100,10 @@ class Tokenizer:
 
     def __call__(
         self,
-        text: TextInput,
+        text: TextInput | None = None,
         text_pair: TextInput | None = None,
         *,
+        text_target: TextInput | None = None,
         add_special_tokens: bool = True,
         padding: bool | str = True,
         truncation: bool = False,
@@ -110,7 +112,30 @@ class Tokenizer:
         return_token_type_ids: bool | None = None,
         return_tensors: str | None = "np",
     ) -> dict[str, np.ndarray]:
-        """Encode one text or a batch into `input_ids`, `attention_mask` (and `token_type_ids`)."""
+        """Encode one text or a batch into `input_ids`, `attention_mask` (and `token_type_ids`).
+
+        `text_target` is encoded as an encoder-decoder's targets (the target language's special tokens,
+        or vocabulary): alone it gives their `input_ids`; with `text` it becomes the `labels`.
+        """
+        options = dict(add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
+                       max_length=max_length, padding_side=padding_side, return_token_type_ids=return_token_type_ids)
+        if text_target is not None:
+            with self.target_mode():
+                targets = self._encode(text_target, None, **options)
+            if text is None:
+                return targets
+            return {**self._encode(text, text_pair, **options), "labels": targets["input_ids"]}
+        if text is None:
+            raise ValueError("Pass text= (and/or text_target=) to encode.")
+        return self._encode(text, text_pair, **options)
+
+    def target_mode(self) -> contextlib.AbstractContextManager:
+        """Encode targets inside this context (the same as sources for one-vocabulary tokenizers)."""
+        return contextlib.nullcontext()
+
+    def _encode(self, text: TextInput, text_pair: TextInput | None, *, add_special_tokens: bool, padding: bool | str,
+                truncation: bool, max_length: int | None, padding_side: str | None,
+                return_token_type_ids: bool | None) -> dict[str, np.ndarray]:
         single = isinstance(text, str)
         texts = [text] if single else list(text)
         pairs = None if text_pair is None else ([text_pair] if isinstance(text_pair, str) else list(text_pair))
@@ -345,19 +370,30 @@ class AutoTokenizer:
                 config["chat_template"] = f.read()
         file = resolve_file(path, "tokenizer.json", required=False, **hub)
         if file is not None:
-            return Tokenizer.from_file(file, config, **kwargs)
+            options = {k: kwargs.pop(k) for k in _ADAPT_OPTIONS if k in kwargs}
+            tokenizer = Tokenizer.from_file(file, config, **kwargs)
+            hint = _family_hint(path, config, hub)
+            if hint is not None and hint.adapt is not None:  # what tokenizer.json does not say (language codes)
+                tokenizer = hint.load_adapt()(tokenizer, config, **options)
+            elif options:
+                raise ValueError(f"{sorted(options)} apply to tokenizers with language codes (e.g. mBART's); this "
+                                 "one has none. Drop them.")
+            return tokenizer
         hint = _legacy_hint(path, config, hub)
         files = [resolve_file(path, name, **hub) for name in hint.files]
         return hint.load()(*files, config, **kwargs)
 
 
-def _legacy_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> TokenizerHint:
-    """Which family's legacy files to read: by `tokenizer_class`, else `model_type`, else the files there."""
+# AutoTokenizer.from_pretrained keywords that a family's `adapt` takes
+_ADAPT_OPTIONS = ("src_lang", "tgt_lang")
+
+
+def _family_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> TokenizerHint | None:
+    """The tokenizer hint of the checkpoint's family: by `tokenizer_class`, else `model_type`."""
     from flaxformers import registry
 
-    hints = registry.tokenizer_hints()
     tokenizer_class = config.get("tokenizer_class")
-    for _, hint in hints:
+    for _, hint in registry.tokenizer_hints():
         if tokenizer_class in hint.classes:
             return hint
     model_config = resolve_file(path, "config.json", required=False, **hub)
@@ -365,12 +401,23 @@ def _legacy_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> Toke
         with open(model_config, encoding="utf-8") as f:
             model_type = json.load(f).get("model_type")
         family = registry.model_types().get(model_type, (None,))[0]
-        if family is not None and family.tokenizer is not None:
+        if family is not None:
             return family.tokenizer
-    for _, hint in hints:
+    return None
+
+
+def _legacy_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> TokenizerHint:
+    """Which family's legacy files to read: by `tokenizer_class`, else `model_type`, else the files there."""
+    from flaxformers import registry
+
+    hint = _family_hint(path, config, hub)
+    if hint is not None and hint.files:
+        return hint
+    hints = [hint for _, hint in registry.tokenizer_hints() if hint.files]
+    for hint in hints:
         if resolve_first(path, hint.files[:1], **hub) is not None:
             return hint
-    known = sorted({" + ".join(hint.files) for _, hint in hints})
+    known = sorted({" + ".join(hint.files) for hint in hints})
     raise OSError(f"{path!r} has no tokenizer files: expected tokenizer.json or one of {known}.")
 
 
