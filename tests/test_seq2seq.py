@@ -465,3 +465,27 @@ def test_generate_command_with_an_encoder_decoder(tmp_path_factory, tmp_path, ca
     reference = transformers.pipeline("text2text-generation", model=built.ref, tokenizer=str(model_dir))
     expected = [r["generated_text"] for r in reference(TEXTS, max_new_tokens=6, do_sample=False)]
     assert streamed.strip() == expected[0] and batch.split("\n\n")[1].strip() == expected[1]
+
+
+def test_finetune_seq2seq_lowers_the_loss(tmp_path_factory, tmp_path):
+    """`finetune --task seq2seq-lm` on source/target records: the copy task's loss falls, and the saved
+    model loads back."""
+    from flaxformers.cli import main
+
+    built = build("t5", tmp_path_factory)
+    model_dir = tmp_path / "model"
+    built.ours.save_pretrained(model_dir)
+    for name in os.listdir(_word_tokenizer(built)):
+        os.replace(os.path.join(built.path, "words", name), model_dir / name)
+    rng = np.random.RandomState(0)
+    records = [" ".join(f"w{i}" for i in rng.randint(4, 20, 4)) for _ in range(32)]
+    with open(tmp_path / "train.jsonl", "w") as f:
+        f.writelines(json.dumps({"source": r, "target": r}) + "\n" for r in records)
+    out = tmp_path / "out"
+    assert main(["finetune", "--model", str(model_dir), "--task", "seq2seq-lm", "--train-file",
+                 str(tmp_path / "train.jsonl"), "--max-length", "8", "--max-target-length", "6", "--batch-size", "8",
+                 "--max-steps", "12", "--learning-rate", "3e-3", "--output-dir", str(out), "--quiet"]) == 0
+    with open(out / "metrics.jsonl") as f:
+        losses = [json.loads(line)["loss"] for line in f if "loss" in line]
+    assert len(losses) == 12 and np.all(np.isfinite(losses)) and np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert type(FlaxAutoModelForSeq2SeqLM.from_pretrained(out)) is flaxformers.FlaxT5ForConditionalGeneration
