@@ -94,6 +94,12 @@ CASES: dict[str, Case] = {
                            {**T5, "feed_forward_proj": "gated-gelu", "num_decoder_layers": 3},
                            edit=_untie_head, beams=(), gradients=True),  # transformers can't generate with 3 != 2
     "mt5": Case("MT5Config", "MT5ForConditionalGeneration", T5, heads=("MT5Model", "MT5EncoderModel")),
+    # --- LongT5: blocks of 3 (radius 2) over the 10-token source; transient-global keys every 3 tokens ---
+    "longt5-local": Case("LongT5Config", "LongT5ForConditionalGeneration",
+                         {**T5, "local_radius": 2, "encoder_attention_type": "local"}, heads=("LongT5Model",)),
+    "longt5-tglobal": Case("LongT5Config", "LongT5ForConditionalGeneration",
+                           {**T5, "local_radius": 2, "global_block_size": 3, "encoder_attention_type": "transient-global",
+                            "feed_forward_proj": "gated-gelu"}, heads=("LongT5Model",), beams=(1, 3)),
 }
 
 # sources: row 1 is padded at the right; each row ends with one eos (the classification heads pool it)

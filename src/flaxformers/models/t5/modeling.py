@@ -11,7 +11,7 @@ Param paths: `shared/embedding`, `encoder/block/0/layer/0/SelfAttention/q/kernel
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -164,13 +164,17 @@ class FlaxT5Block(nn.Module):
     causal: bool = False
     dtype: jnp.dtype = jnp.float32
 
+    def self_attention_layer(self) -> nn.Module:
+        """Sublayer `0` (LongT5's encoder puts its local or transient-global attention here)."""
+        return FlaxT5LayerSelfAttention(self.config, self.has_relative_attention_bias, self.causal, self.dtype,
+                                        name="0")
+
     @nn.compact
     def __call__(self, hidden, attention_mask, encoder_hidden_states, encoder_attention_mask, position_bias,
                  deterministic, init_cache):
         cfg = self.config
-        hidden, self_weights, position_bias = FlaxT5LayerSelfAttention(
-            cfg, self.has_relative_attention_bias, self.causal, self.dtype, name="0"
-        )(hidden, attention_mask, position_bias, init_cache, deterministic)
+        hidden, self_weights, position_bias = self.self_attention_layer()(
+            hidden, attention_mask, position_bias, init_cache, deterministic)
         cross_weights = None
         if self.causal and encoder_hidden_states is not None:
             hidden, cross_weights = FlaxT5LayerCrossAttention(cfg, self.dtype, name="1")(
@@ -187,6 +191,7 @@ class FlaxT5LayerCollection(nn.Module):
     causal: bool = False
     dtype: jnp.dtype = jnp.float32
     layer_idx: int = 0
+    block_cls: ClassVar[type[nn.Module]] = FlaxT5Block
 
     @staticmethod
     def layer_kind(config: T5Config, layer_idx: int) -> bool:
@@ -195,7 +200,7 @@ class FlaxT5LayerCollection(nn.Module):
     @nn.compact
     def __call__(self, hidden, attention_mask, encoder_hidden_states, encoder_attention_mask, position_bias,
                  deterministic=True, init_cache=False, output_attentions=False):
-        hidden, self_weights, cross_weights, position_bias = FlaxT5Block(
+        hidden, self_weights, cross_weights, position_bias = self.block_cls(
             self.config, self.layer_idx == 0, self.causal, self.dtype, name="layer"
         )(hidden, attention_mask, encoder_hidden_states, encoder_attention_mask, position_bias, deterministic,
           init_cache)
@@ -211,6 +216,7 @@ class FlaxT5Stack(nn.Module):
     dtype: jnp.dtype = jnp.float32
     gradient_checkpointing: bool = False
     remat_policy: Any = None
+    collection_cls: ClassVar[type[nn.Module]] = FlaxT5LayerCollection
 
     @nn.compact
     def __call__(self, input_ids, attention_mask, encoder_hidden_states=None, encoder_attention_mask=None,
@@ -220,7 +226,7 @@ class FlaxT5Stack(nn.Module):
         dropout = nn.Dropout(cfg.dropout_rate)
         hidden = dropout(self.embed_tokens(input_ids.astype("i4")), deterministic=deterministic)  # [B, T, D]
         num_layers = cfg.num_decoder_layers if self.causal else cfg.num_layers
-        blocks = LayerStack(FlaxT5LayerCollection, num_layers,
+        blocks = LayerStack(self.collection_cls, num_layers,
                             {"config": cfg, "causal": self.causal, "dtype": self.dtype},
                             gradient_checkpointing=self.gradient_checkpointing, remat_policy=self.remat_policy,
                             name="block")
@@ -245,12 +251,13 @@ class FlaxT5EncoderModule(nn.Module):
     dtype: jnp.dtype = jnp.float32
     gradient_checkpointing: bool = False
     remat_policy: Any = None
+    stack_cls: ClassVar[type[nn.Module]] = FlaxT5Stack  # the encoder's (LongT5: local attention)
 
     def setup(self):
         cfg = self.config
         self.shared = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=self.dtype,
                                embedding_init=nn.initializers.normal(cfg.initializer_factor))
-        self.encoder = FlaxT5Stack(cfg, self.shared, causal=False, dtype=self.dtype,
+        self.encoder = self.stack_cls(cfg, self.shared, causal=False, dtype=self.dtype,
                                    gradient_checkpointing=self.gradient_checkpointing, remat_policy=self.remat_policy)
 
     def encode(self, input_ids, attention_mask, position_ids=None, output_attentions=False,
