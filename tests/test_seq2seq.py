@@ -73,11 +73,11 @@ CASES: dict[str, Case] = {
                  heads=("BartModel", "BartForSequenceClassification", "BartForQuestionAnswering", "BartForCausalLM"),
                  beams=(1, 3), gradients=True),
     "mbart": Case("MBartConfig", "MBartForConditionalGeneration", {**BART, "activation_function": "relu"},
-                  heads=("MBartModel", "MBartForSequenceClassification", "MBartForQuestionAnswering"), gradients=True),
+                  heads=("MBartModel", "MBartForSequenceClassification", "MBartForQuestionAnswering")),
     "marian": Case("MarianConfig", "MarianMTModel",
                    {**BART, "pad_token_id": VOCAB - 1, "decoder_start_token_id": VOCAB - 1, "eos_token_id": 0,
                     "scale_embedding": True, "activation_function": "swish"},
-                   heads=("MarianModel",), beams=(1, 3)),
+                   heads=("MarianModel",)),  # beams: PROCESSOR_CASES
     "pegasus": Case("PegasusConfig", "PegasusForConditionalGeneration",
                     {**BART, "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0, "scale_embedding": True},
                     heads=("PegasusModel",)),
@@ -88,8 +88,7 @@ CASES: dict[str, Case] = {
                              {**BART, "pad_token_id": 0, "bos_token_id": 1, "decoder_start_token_id": 1},
                              heads=("BlenderbotSmallModel",)),
     # --- T5: tied head with the d_model ** -0.5 rescale; v1.1 (gated-GELU, own head, no rescale); mT5 ---
-    "t5": Case("T5Config", "T5ForConditionalGeneration", T5, heads=("T5Model", "T5EncoderModel"), beams=(1, 3),
-               gradients=True),
+    "t5": Case("T5Config", "T5ForConditionalGeneration", T5, heads=("T5Model", "T5EncoderModel"), beams=(1, 3)),
     "t5-v1_1-untied": Case("T5Config", "T5ForConditionalGeneration",
                            {**T5, "feed_forward_proj": "gated-gelu", "num_decoder_layers": 3},
                            edit=_untie_head, beams=(), gradients=True),  # transformers can't generate with 3 != 2
@@ -439,6 +438,18 @@ def _word_tokenizer(built: Built) -> str:
 TEXTS = ["w5 w9 w11 w20 w7", "w30 w31 w8 w40 w41 w42 w50 w9"]
 
 
+def _reference_texts(built: Built, words: str, texts: list[str], **settings: Any) -> list[str]:
+    """What transformers 4.x's text2text pipelines returned (transformers 5 dropped them): each text
+    tokenized alone, generated, decoded without special tokens."""
+    tokenizer = transformers.AutoTokenizer.from_pretrained(words)
+    out = []
+    for text in texts:
+        with torch.no_grad():
+            ids = built.ref.generate(**tokenizer(text, return_tensors="pt"), **settings)
+        out.append(tokenizer.decode(ids[0], skip_special_tokens=True))
+    return out
+
+
 @pytest.mark.parametrize("task, key, settings", _per_case([
     ("text2text-generation", "generated_text", {}),
     ("summarization", "summary_text", {"num_beams": 3}),
@@ -448,10 +459,9 @@ def test_pipelines_match_transformers(task, key, settings, tmp_path_factory):
     built = build("bart", tmp_path_factory)
     words = _word_tokenizer(built)
     ours = flaxformers.pipeline(task, model=built.ours, tokenizer=words, **_settings(built))
-    reference = transformers.pipeline(task, model=built.ref, tokenizer=words)
-    expected = reference(TEXTS, **{**_settings(built), **settings})
+    expected = [{key: text} for text in _reference_texts(built, words, TEXTS, **{**_settings(built), **settings})]
     assert ours(TEXTS, **settings) == expected
-    assert ours(TEXTS[0], **settings) == [expected[0]] and set(expected[0]) == {key}
+    assert ours(TEXTS[0], **settings) == [expected[0]]
     with_ids = ours(TEXTS[:1], return_tensors=True, return_text=False, num_return_sequences=2, num_beams=2)
     assert len(with_ids) == 1 and len(with_ids[0]) == 2 and set(with_ids[0][0]) == {key.replace("text", "token_ids")}
 
@@ -468,8 +478,7 @@ def test_generate_command_with_an_encoder_decoder(tmp_path_factory, tmp_path, ca
     streamed = capsys.readouterr().out
     assert main(["generate", "--model", str(model_dir), "--max-new-tokens", "6", *TEXTS]) == 0
     batch = capsys.readouterr().out
-    reference = transformers.pipeline("text2text-generation", model=built.ref, tokenizer=str(model_dir))
-    expected = [r["generated_text"] for r in reference(TEXTS, max_new_tokens=6, do_sample=False)]
+    expected = _reference_texts(built, str(model_dir), TEXTS, max_new_tokens=6, do_sample=False)
     assert streamed.strip() == expected[0] and batch.split("\n\n")[1].strip() == expected[1]
 
 

@@ -475,10 +475,14 @@ class FlaxPreTrainedModel(GenerationMixin):
             self.generation_config.save_pretrained(save_directory)
         flat = {p: np.asarray(jax.device_get(v)) for p, v in flatten(unfreeze(params)).items()}
         if safe_serialization:
-            io.save_weights(flax_to_state_dict(flat, self._conversion_rules(self.config)), save_directory,
-                            "safetensors", max_shard_size)
+            state_dict = {**flax_to_state_dict(flat, self._conversion_rules(self.config)), **self._extra_state_dict(flat)}
+            io.save_weights(state_dict, save_directory, "safetensors", max_shard_size)
         else:  # msgpack shards hold flat '/'-joined names, as transformers 4.x wrote them
             io.save_weights({"/".join(p): v for p, v in flat.items()}, save_directory, "msgpack", max_shard_size)
+
+    def _extra_state_dict(self, params: dict[tuple[str, ...], np.ndarray]) -> dict[str, np.ndarray]:
+        """PyTorch tensors that are no Flax params but that transformers expects in the file (fixed tables)."""
+        return {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(config={type(self.config).__name__}, dtype={jnp.dtype(self.dtype).name})"
