@@ -17,15 +17,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flaxformers.modeling_seq2seq import Seq2SeqPreTrainedModel
+from flaxformers.modeling_seq2seq import Seq2SeqPreTrainedModel, stack_output
 from flaxformers.modeling_utils import FlaxPreTrainedModel
 from flaxformers.models.bart.configuration import BartConfig
 from flaxformers.nn.attention import AttentionSpec, cross_attention, encoder_key_value, self_attention
 from flaxformers.nn.layers import activation, layer_norm, sinusoidal_positions, tied_logits
 from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import (
-    FlaxBaseModelOutput,
-    FlaxBaseModelOutputWithPastAndCrossAttentions,
     FlaxCausalLMOutputWithCrossAttentions,
     FlaxSeq2SeqLMOutput,
     FlaxSeq2SeqModelOutput,
@@ -165,14 +163,8 @@ class FlaxBartStack(nn.Module):
         )
         if arch.final_layer_norm:
             hidden = layer_norm(LN_EPS, self.dtype, "layer_norm")(hidden)
-        if output_hidden_states:
-            all_hidden = all_hidden + (hidden,)
-        if not return_dict:
-            return tuple(v for v in (hidden, all_hidden, attentions, cross) if v is not None)
-        if not self.decoder:
-            return FlaxBaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions)
-        return FlaxBaseModelOutputWithPastAndCrossAttentions(
-            last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions, cross_attentions=cross)
+        return stack_output(hidden, all_hidden, attentions, cross, decoder=self.decoder,
+                            output_hidden_states=output_hidden_states, return_dict=return_dict)
 
 
 class FlaxBartModule(nn.Module):
