@@ -376,7 +376,7 @@ class AutoTokenizer:
             if hint is not None and hint.adapt is not None:  # what tokenizer.json does not say (language codes)
                 tokenizer = hint.load_adapt()(tokenizer, config, **options)
             elif options:
-                raise ValueError(f"{sorted(options)} apply to tokenizers with language codes (e.g. mBART's); this "
+                raise ValueError(f"{sorted(options)} apply to tokenizers with language codes; this "
                                  "one has none. Drop them.")
             return tokenizer
         hint = _legacy_hint(path, config, hub)

@@ -95,6 +95,7 @@ TASK_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "question-answering": (("question", "str"), ("context", "str"),
                            ("answers|answer_text", "answers")),
     "multiple-choice": (("context|sent1|question", "str"), ("choices", "list[str]"), ("label", "int")),
+    "seq2seq-lm": (("source|text", "str"), ("target|summary", "str")),
 }
 # A pre-tokenized record (it has `input_ids`) needs only the task's labels besides.
 PRETOKENIZED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -102,6 +103,7 @@ PRETOKENIZED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "token-classification": (("labels|tags|ner_tags", "list[label]"),),
     "question-answering": (("start_positions", "int"), ("end_positions", "int")),
     "multiple-choice": (("label", "int"),),
+    "seq2seq-lm": (("labels", "list[int]"),),
 }
 
 
@@ -354,9 +356,6 @@ def _seq2seq(records, tokenizer, config, max_length, pad_id, max_target_length=N
     _need_tokenizer(tokenizer, "seq2seq-lm")
     sources = [_text(r, "source", "text") for r in records]
     targets = [_text(r, "target", "summary") for r in records]
-    for field, texts in (("source", sources), ("target", targets)):
-        if any(t is None for t in texts):
-            raise KeyError(field)
     arrays = tokenizer(sources, padding="max_length", truncation=True, max_length=max_length)
     labels = tokenizer(text_target=targets, padding="max_length", truncation=True, max_length=target_width)
     ids = labels["input_ids"].astype(np.int32)
