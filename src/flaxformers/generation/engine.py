@@ -254,7 +254,7 @@ class CompiledGenerator:
             rng=rng,
         ), tokens
 
-    def _prefill(self, params, prompt, prompt_mask, encoder_inputs, processors, sampling, consts, rng):
+    def _prefill(self, params, prompt, prompt_mask, processors, sampling, consts, rng, encoder_inputs=None):
         self.traces += 1
         encoder = self._encode(params, encoder_inputs)
         logits, cache, mask, positions = self._run_prompt(params, prompt, prompt_mask, encoder)
@@ -348,7 +348,7 @@ class CompiledGenerator:
             done=~go_on, cache=cache,
         )
 
-    def _beam_prefill(self, params, prompt, prompt_mask, encoder_inputs, processors, consts):
+    def _beam_prefill(self, params, prompt, prompt_mask, processors, consts, encoder_inputs=None):
         self.traces += 1
         plan, nb = self.plan, self.plan.num_beams
         b, length = prompt.shape[0], plan.length

@@ -321,7 +321,7 @@ class GenerationRequest:
         # copy); a traced call keeps everything on the device.
         host = (lambda x: x) if self.traced else np.asarray
         if plan.mode == "beam":
-            state = gen.prefill(params, self.ids, self.mask, self.encoder_inputs, self.processors, self.consts)
+            state = gen.prefill(params, self.ids, self.mask, self.processors, self.consts, self.encoder_inputs)
             state = gen.decode(params, state, self.processors, self.consts, np.int32(plan.length))
             sequences = host(state.sequences)[:, : self.nrs].reshape(-1, plan.length)[:, self.offset:]
             scores = host(state.scores)[:, : self.nrs].reshape(-1)
@@ -329,7 +329,7 @@ class GenerationRequest:
 
         output_cls = FlaxSampleOutput if plan.mode == "sample" else FlaxGreedySearchOutput
         args = (self.processors, self.sampling, self.consts)
-        state, tokens, stopped = gen.prefill(params, self.ids, self.mask, self.encoder_inputs, *args, prng_key)
+        state, tokens, stopped = gen.prefill(params, self.ids, self.mask, *args, prng_key, self.encoder_inputs)
         if streamer is None:
             state, _, _ = gen.decode(params, state, *args, np.int32(plan.length))
             return output_cls(sequences=self._out(host(state.sequences)[:, self.offset:]))
