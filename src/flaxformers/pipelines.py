@@ -131,7 +131,7 @@ class TranslationPipeline(Text2TextGenerationPipeline):
             token = self.tokenizer.convert_tokens_to_ids(tgt_lang)
             if token is None or token == self.tokenizer.unk_token_id:
                 raise ValueError(f"tgt_lang={tgt_lang!r} is not a token of this tokenizer: pass one of its "
-                                 "language codes (e.g. 'fr_XX' for mBART-50).")
+                                 "language codes (e.g. 'fr_XX').")
             kwargs["forced_bos_token_id"] = token
         return super().forward(batch, **kwargs)
 
