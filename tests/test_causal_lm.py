@@ -71,6 +71,7 @@ GPT2 = dict(n_embd=32, n_layer=2, n_head=4, n_positions=48, bos_token_id=0, eos_
 GEMMA = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
              max_position_embeddings=64, pad_token_id=0, bos_token_id=2, eos_token_id=1)
 BLOOM = dict(hidden_size=48, n_layer=2, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+GPT_NEO = dict(hidden_size=32, num_layers=2, num_heads=4, max_position_embeddings=48, bos_token_id=0, eos_token_id=0)
 
 CASES: dict[str, Case] = {
     # --- GPT-2 ---
@@ -108,6 +109,15 @@ CASES: dict[str, Case] = {
                                           scan=True),
     "bloom-heads6-untied": Case("BloomConfig", "BloomForCausalLM",
                                 {**BLOOM, "n_head": 6, "tie_word_embeddings": False}, beams=(1, 3)),
+    # --- GPT-Neo: a global layer, then a local one over a window of 5 keys (sequences are 12 long) ---
+    "gpt-neo-global-local": Case("GPTNeoConfig", "GPTNeoForCausalLM",
+                                 {**GPT_NEO, "attention_types": [[["global", "local"], 1]], "window_size": 5},
+                                 gradients=True, scan=True),
+    # local first, window 3; untied head, exact gelu, a narrower MLP
+    "gpt-neo-local-global-untied": Case("GPTNeoConfig", "GPTNeoForCausalLM",
+                                        {**GPT_NEO, "attention_types": [[["local", "global"], 1]], "window_size": 3,
+                                         "intermediate_size": 40, "activation_function": "gelu",
+                                         "tie_word_embeddings": False}),
 }
 
 

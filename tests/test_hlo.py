@@ -20,9 +20,11 @@ from flaxformers import (
     FlaxGemma3ForCausalLM,
     FlaxGemmaForCausalLM,
     FlaxGPT2LMHeadModel,
+    FlaxGPTNeoForCausalLM,
     Gemma3TextConfig,
     GemmaConfig,
     GPT2Config,
+    GPTNeoConfig,
 )
 from flaxformers.generation import GenerationConfig, engine
 from flaxformers.generation.mixin import GenerationRequest
@@ -87,6 +89,9 @@ OTHER_DECODERS = {
     "bert-decoder": lambda: FlaxBertForCausalLM(BertConfig(
         vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
         max_position_embeddings=64, is_decoder=True), _do_init=False),
+    "gpt-neo": lambda: FlaxGPTNeoForCausalLM(GPTNeoConfig(
+        vocab_size=1000, hidden_size=96, intermediate_size=320, num_layers=2, num_heads=4, max_position_embeddings=64,
+        attention_types=[[["global", "local"], 1]], window_size=4), _do_init=False),
 }
 
 
