@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from flaxformers.modeling_utils import FlaxPreTrainedModel
 from flaxformers.models.gpt_neo.configuration import GPTNeoConfig
-from flaxformers.nn.attention import AttentionSpec, self_attention
+from flaxformers.nn.attention import AttentionSpec, MultiHeadAttention
 from flaxformers.nn.layers import activation, layer_norm, tied_logits
 from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import FlaxBaseModelOutput, FlaxCausalLMOutput
@@ -27,31 +27,8 @@ def _dense(cfg: GPTNeoConfig, features: int, dtype: jnp.dtype, name: str, use_bi
                     kernel_init=nn.initializers.normal(cfg.initializer_range), name=name)
 
 
-class FlaxGPTNeoSelfAttention(nn.Module):
-    config: GPTNeoConfig
-    attention_type: str
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, hidden, attention_mask, deterministic=True, init_cache=False):
-        cfg = self.config
-        d, n = cfg.hidden_size, cfg.num_heads
-        b, t, _ = hidden.shape
-        heads = lambda x: x.reshape(b, t, n, d // n)  # noqa: E731  [B, T, N, H]
-        query = heads(_dense(cfg, d, self.dtype, "q_proj", use_bias=False)(hidden))
-        key = heads(_dense(cfg, d, self.dtype, "k_proj", use_bias=False)(hidden))
-        value = heads(_dense(cfg, d, self.dtype, "v_proj", use_bias=False)(hidden))
-        window = cfg.window_size if self.attention_type == "local" else None
-        spec = AttentionSpec(scale=1.0, causal=True, sliding_window=window, dropout_rate=cfg.attention_dropout)
-        out, weights = self_attention(
-            self, query, key, value, spec, attention_mask, init_cache=init_cache, deterministic=deterministic
-        )
-        out = _dense(cfg, d, self.dtype, "out_proj")(out.reshape(b, t, d))  # [B, T, D]
-        return nn.Dropout(cfg.resid_dropout)(out, deterministic=deterministic), weights
-
-
 class FlaxGPTNeoAttention(nn.Module):
-    """Only a level of the param tree (`attn/attention/...`), as in transformers."""
+    """The `attn/attention/...` level of the param tree: unscaled logits, bias-free q/k/v, a window on local layers."""
 
     config: GPTNeoConfig
     layer_idx: int = 0
@@ -59,10 +36,15 @@ class FlaxGPTNeoAttention(nn.Module):
 
     @nn.compact
     def __call__(self, hidden, attention_mask, deterministic=True, init_cache=False):
-        kind = self.config.attention_layers[self.layer_idx]
-        return FlaxGPTNeoSelfAttention(self.config, kind, self.dtype, name="attention")(
-            hidden, attention_mask, deterministic=deterministic, init_cache=init_cache
-        )
+        cfg = self.config
+        local = cfg.attention_layers[self.layer_idx] == "local"
+        spec = AttentionSpec(scale=1.0, sliding_window=cfg.window_size if local else None,
+                             dropout_rate=cfg.attention_dropout)
+        out, weights = MultiHeadAttention(
+            cfg.num_heads, spec, qkv_bias=False, kernel_init=nn.initializers.normal(cfg.initializer_range),
+            dtype=self.dtype, name="attention",
+        )(hidden, attention_mask, deterministic=deterministic, init_cache=init_cache)
+        return nn.Dropout(cfg.resid_dropout)(out, deterministic=deterministic), weights
 
 
 class FlaxGPTNeoMLP(nn.Module):
