@@ -21,10 +21,12 @@ from flaxformers import (
     FlaxGemmaForCausalLM,
     FlaxGPT2LMHeadModel,
     FlaxGPTNeoForCausalLM,
+    FlaxOPTForCausalLM,
     Gemma3TextConfig,
     GemmaConfig,
     GPT2Config,
     GPTNeoConfig,
+    OPTConfig,
 )
 from flaxformers.generation import GenerationConfig, engine
 from flaxformers.generation.mixin import GenerationRequest
@@ -92,6 +94,10 @@ OTHER_DECODERS = {
     "gpt-neo": lambda: FlaxGPTNeoForCausalLM(GPTNeoConfig(
         vocab_size=1000, hidden_size=96, intermediate_size=320, num_layers=2, num_heads=4, max_position_embeddings=64,
         attention_types=[[["global", "local"], 1]], window_size=4), _do_init=False),
+    # opt-350m's layout: 80-wide word embeddings projected in and out of the 96-wide model
+    "opt-projected": lambda: FlaxOPTForCausalLM(OPTConfig(
+        vocab_size=1000, hidden_size=96, ffn_dim=320, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=64, word_embed_proj_dim=80, do_layer_norm_before=False), _do_init=False),
 }
 
 

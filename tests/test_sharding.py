@@ -66,6 +66,9 @@ else:
         "gpt_neo": (ff.GPTNeoConfig, ff.FlaxGPTNeoForCausalLM,
                     dict(vocab_size=96, hidden_size=32, num_layers=2, num_heads=4, max_position_embeddings=32,
                          attention_types=[[["global", "local"], 1]], window_size=4, tie_word_embeddings=False)),
+        "opt": (ff.OPTConfig, ff.FlaxOPTForCausalLM,
+                dict(vocab_size=96, hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
+                     max_position_embeddings=32, tie_word_embeddings=False)),
     }
 
     def _random(model_cls, config, seed=0):
