@@ -73,6 +73,8 @@ GEMMA = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_atte
 BLOOM = dict(hidden_size=48, n_layer=2, bos_token_id=1, eos_token_id=2, pad_token_id=0)
 OPT = dict(hidden_size=32, ffn_dim=40, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=48,
            pad_token_id=1, bos_token_id=2, eos_token_id=2)
+XGLM = dict(d_model=32, ffn_dim=40, num_layers=2, attention_heads=4, max_position_embeddings=48, pad_token_id=1,
+            bos_token_id=0, eos_token_id=2)
 GPT_NEO = dict(hidden_size=32, num_layers=2, num_heads=4, max_position_embeddings=48, bos_token_id=0, eos_token_id=0)
 
 CASES: dict[str, Case] = {
@@ -130,6 +132,14 @@ CASES: dict[str, Case] = {
                             {**OPT, "enable_bias": False, "layer_norm_elementwise_affine": False,
                              "_remove_final_layer_norm": True, "tie_word_embeddings": False,
                              "activation_function": "gelu"}),
+    # --- XGLM: sinusoidal positions read 2 rows in, embeddings scaled by sqrt(d_model) ---
+    "xglm": Case("XGLMConfig", "XGLMForCausalLM", XGLM, gradients=True, scan=True),
+    # odd width (a zero column after the cosines), unscaled embeddings, untied head, relu, and
+    # pad_token_id 5: transformers zeroes table row 5, which is position 3
+    "xglm-odd-unscaled-untied-pad5": Case("XGLMConfig", "XGLMForCausalLM",
+                                          {**XGLM, "d_model": 33, "attention_heads": 3, "scale_embedding": False,
+                                           "tie_word_embeddings": False, "activation_function": "relu",
+                                           "pad_token_id": 5}),
 }
 
 

@@ -35,6 +35,8 @@ GPT_NEO = dict(vocab_size=64, max_position_embeddings=32, hidden_size=32, num_la
                attention_types=[[["global", "local"], 1]], window_size=3, bos_token_id=0, eos_token_id=0)
 OPT = dict(vocab_size=64, hidden_size=32, ffn_dim=40, num_hidden_layers=2, num_attention_heads=4,
            max_position_embeddings=32, pad_token_id=1, bos_token_id=2, eos_token_id=2)
+XGLM = dict(vocab_size=64, d_model=32, ffn_dim=40, num_layers=2, attention_heads=4, max_position_embeddings=32,
+            pad_token_id=1, bos_token_id=0, eos_token_id=2)
 DECODER_INPUTS = {"input_ids": IDS, "attention_mask": [[1] * 6, [1] * 6]}
 BERT_INPUTS = {"input_ids": IDS, "attention_mask": MASK, "token_type_ids": [[0, 0, 0, 1, 1, 1]] * 2}
 GREEDY = {"max_length": 12, "pad_token_id": 0}
@@ -61,6 +63,8 @@ SPECS = [
     _spec("opt-lm", "FlaxOPTForCausalLM", "OPTConfig", {**OPT, "do_layer_norm_before": False, "word_embed_proj_dim": 16},
           DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
     _spec("opt-base", "FlaxOPTModel", "OPTConfig", OPT, {"input_ids": IDS, "attention_mask": MASK}),
+    _spec("xglm-lm", "FlaxXGLMForCausalLM", "XGLMConfig", XGLM, DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
+    _spec("xglm-base", "FlaxXGLMModel", "XGLMConfig", XGLM, DECODER_INPUTS),
     *[_spec(f"bert-{head.lower() or 'base'}", f"FlaxBert{head or 'Model'}", "BertConfig", BERT, BERT_INPUTS)
       for head in ("", "ForPreTraining", "ForMaskedLM", "ForNextSentencePrediction", "ForSequenceClassification",
                    "ForTokenClassification", "ForQuestionAnswering")],

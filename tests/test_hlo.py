@@ -22,11 +22,13 @@ from flaxformers import (
     FlaxGPT2LMHeadModel,
     FlaxGPTNeoForCausalLM,
     FlaxOPTForCausalLM,
+    FlaxXGLMForCausalLM,
     Gemma3TextConfig,
     GemmaConfig,
     GPT2Config,
     GPTNeoConfig,
     OPTConfig,
+    XGLMConfig,
 )
 from flaxformers.generation import GenerationConfig, engine
 from flaxformers.generation.mixin import GenerationRequest
@@ -98,6 +100,9 @@ OTHER_DECODERS = {
     "opt-projected": lambda: FlaxOPTForCausalLM(OPTConfig(
         vocab_size=1000, hidden_size=96, ffn_dim=320, num_hidden_layers=2, num_attention_heads=4,
         max_position_embeddings=64, word_embed_proj_dim=80, do_layer_norm_before=False), _do_init=False),
+    "xglm": lambda: FlaxXGLMForCausalLM(XGLMConfig(
+        vocab_size=1000, d_model=96, ffn_dim=320, num_layers=2, attention_heads=4, max_position_embeddings=64),
+        _do_init=False),
 }
 
 

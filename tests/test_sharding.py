@@ -69,6 +69,9 @@ else:
         "opt": (ff.OPTConfig, ff.FlaxOPTForCausalLM,
                 dict(vocab_size=96, hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
                      max_position_embeddings=32, tie_word_embeddings=False)),
+        "xglm": (ff.XGLMConfig, ff.FlaxXGLMForCausalLM,
+                 dict(vocab_size=96, d_model=32, ffn_dim=64, num_layers=2, attention_heads=4, max_position_embeddings=32,
+                      tie_word_embeddings=False)),
     }
 
     def _random(model_cls, config, seed=0):
