@@ -75,6 +75,7 @@ OPT = dict(hidden_size=32, ffn_dim=40, num_hidden_layers=2, num_attention_heads=
            pad_token_id=1, bos_token_id=2, eos_token_id=2)
 XGLM = dict(d_model=32, ffn_dim=40, num_layers=2, attention_heads=4, max_position_embeddings=48, pad_token_id=1,
             bos_token_id=0, eos_token_id=2)
+GPTJ = dict(n_embd=32, n_layer=2, n_head=4, n_positions=48, bos_token_id=0, eos_token_id=0)
 GPT_NEO = dict(hidden_size=32, num_layers=2, num_heads=4, max_position_embeddings=48, bos_token_id=0, eos_token_id=0)
 
 CASES: dict[str, Case] = {
@@ -140,6 +141,13 @@ CASES: dict[str, Case] = {
                                           {**XGLM, "d_model": 33, "attention_heads": 3, "scale_embedding": False,
                                            "tie_word_embeddings": False, "activation_function": "relu",
                                            "pad_token_id": 5}),
+    # --- GPT-J: parallel attention and MLP; rotary positions on 4 of each head's 8 dims, pairs (2i, 2i+1) ---
+    "gptj-partial-rotary": Case("GPTJConfig", "GPTJForCausalLM", {**GPTJ, "rotary_dim": 4},
+                                gradients=True, scan=True),
+    # the whole head rotated; head tied to the embedding (its bias kept); exact gelu, narrower MLP
+    "gptj-full-rotary-tied": Case("GPTJConfig", "GPTJForCausalLM",
+                                  {**GPTJ, "rotary_dim": 8, "tie_word_embeddings": True, "n_inner": 40,
+                                   "activation_function": "gelu"}),
 }
 
 

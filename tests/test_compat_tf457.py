@@ -37,6 +37,8 @@ OPT = dict(vocab_size=64, hidden_size=32, ffn_dim=40, num_hidden_layers=2, num_a
            max_position_embeddings=32, pad_token_id=1, bos_token_id=2, eos_token_id=2)
 XGLM = dict(vocab_size=64, d_model=32, ffn_dim=40, num_layers=2, attention_heads=4, max_position_embeddings=32,
             pad_token_id=1, bos_token_id=0, eos_token_id=2)
+GPTJ = dict(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=4, rotary_dim=4, bos_token_id=0,
+            eos_token_id=0)
 DECODER_INPUTS = {"input_ids": IDS, "attention_mask": [[1] * 6, [1] * 6]}
 BERT_INPUTS = {"input_ids": IDS, "attention_mask": MASK, "token_type_ids": [[0, 0, 0, 1, 1, 1]] * 2}
 GREEDY = {"max_length": 12, "pad_token_id": 0}
@@ -65,6 +67,8 @@ SPECS = [
     _spec("opt-base", "FlaxOPTModel", "OPTConfig", OPT, {"input_ids": IDS, "attention_mask": MASK}),
     _spec("xglm-lm", "FlaxXGLMForCausalLM", "XGLMConfig", XGLM, DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
     _spec("xglm-base", "FlaxXGLMModel", "XGLMConfig", XGLM, DECODER_INPUTS),
+    _spec("gptj-lm", "FlaxGPTJForCausalLM", "GPTJConfig", GPTJ, DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
+    _spec("gptj-base", "FlaxGPTJModel", "GPTJConfig", GPTJ, DECODER_INPUTS),
     *[_spec(f"bert-{head.lower() or 'base'}", f"FlaxBert{head or 'Model'}", "BertConfig", BERT, BERT_INPUTS)
       for head in ("", "ForPreTraining", "ForMaskedLM", "ForNextSentencePrediction", "ForSequenceClassification",
                    "ForTokenClassification", "ForQuestionAnswering")],

@@ -20,12 +20,14 @@ from flaxformers import (
     FlaxGemma3ForCausalLM,
     FlaxGemmaForCausalLM,
     FlaxGPT2LMHeadModel,
+    FlaxGPTJForCausalLM,
     FlaxGPTNeoForCausalLM,
     FlaxOPTForCausalLM,
     FlaxXGLMForCausalLM,
     Gemma3TextConfig,
     GemmaConfig,
     GPT2Config,
+    GPTJConfig,
     GPTNeoConfig,
     OPTConfig,
     XGLMConfig,
@@ -103,6 +105,8 @@ OTHER_DECODERS = {
     "xglm": lambda: FlaxXGLMForCausalLM(XGLMConfig(
         vocab_size=1000, d_model=96, ffn_dim=320, num_layers=2, attention_heads=4, max_position_embeddings=64),
         _do_init=False),
+    "gptj": lambda: FlaxGPTJForCausalLM(GPTJConfig(
+        vocab_size=1000, n_embd=96, n_inner=320, n_layer=2, n_head=4, n_positions=64, rotary_dim=16), _do_init=False),
 }
 
 

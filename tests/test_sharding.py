@@ -72,6 +72,8 @@ else:
         "xglm": (ff.XGLMConfig, ff.FlaxXGLMForCausalLM,
                  dict(vocab_size=96, d_model=32, ffn_dim=64, num_layers=2, attention_heads=4, max_position_embeddings=32,
                       tie_word_embeddings=False)),
+        "gptj": (ff.GPTJConfig, ff.FlaxGPTJForCausalLM,
+                 dict(vocab_size=96, n_embd=32, n_layer=2, n_head=4, n_positions=32, rotary_dim=4)),
     }
 
     def _random(model_cls, config, seed=0):
