@@ -74,7 +74,6 @@ class FlaxPreTrainedModel(GenerationMixin):
     main_input_name: ClassVar[str] = "input_ids"
     # Checkpoint names (regexes) that a PyTorch checkpoint may hold and this class does not use.
     _keys_to_ignore_on_load_unexpected: ClassVar[tuple[str, ...]] = ()
-    _pt_renames: ClassVar[tuple[tuple[str, str], ...]] = ()
     # PyTorch names that hold a copy of another weight when `tie_word_embeddings` is set.
     _tied_weights_keys: ClassVar[dict[str, str]] = {}
 
@@ -341,7 +340,6 @@ class FlaxPreTrainedModel(GenerationMixin):
         tied = cls._tied_weights_keys if getattr(config, "tie_word_embeddings", False) else {}
         return ConversionRules(
             base_model_prefix=cls.base_model_prefix,
-            renames=cls._pt_renames,
             ignore_unexpected=cls._keys_to_ignore_on_load_unexpected,
             tied=dict(tied),
         )

@@ -2,7 +2,7 @@
 
 A Flax param path `('transformer', 'h', '0', 'attn', 'c_attn', 'kernel')` corresponds to the PyTorch
 name `transformer.h.0.attn.c_attn.weight`: the module path is shared, only the leaf name and the
-layout change, per `LEAF_RULES`. Families add data, not code: legacy-name renames, names to ignore,
+layout change, per `LEAF_RULES`. Families add data, not code: names to ignore, tied copies,
 and the base-model prefix (`transformer.`, `model.`, `bert.`) that head checkpoints carry.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,6 @@ class ConversionRules:
     """What a model class says about its checkpoints."""
 
     base_model_prefix: str
-    renames: tuple[tuple[str, str], ...] = ()  # regex -> replacement on checkpoint names, applied first
     ignore_unexpected: tuple[str, ...] = ()  # regexes of checkpoint names that may be left over
     tied: dict[str, str] = field(default_factory=dict)  # checkpoint name -> the name it is tied to
 
@@ -116,6 +116,31 @@ def _prefix_fix(names: list[str], model_paths: list[tuple[str, ...]], prefix: st
     return "", ""
 
 
+def normalize_names(state: dict[str, Any], model_paths: Iterable[tuple[str, ...]],
+                    rules: ConversionRules) -> dict[str, Any]:
+    """Checkpoint names as the model spells them: legacy names renamed, then the base-model prefix
+    added (a base checkpoint into a model with a head) or stripped (a head checkpoint into the base)."""
+    renamed: dict[str, Any] = {}
+    for name, value in state.items():
+        for pattern, repl in LEGACY_RENAMES:
+            name = re.sub(pattern, repl, name)
+        renamed[name] = value
+    model_paths = list(model_paths)
+    strip, add = _prefix_fix(list(renamed), model_paths, rules.base_model_prefix)
+    if strip:
+        return {n.removeprefix(strip): v for n, v in renamed.items()}
+    if add:
+        head_roots = {p[0] for p in model_paths if p[0] != rules.base_model_prefix}
+        return {n if n.split(".")[0] in head_roots else add + n: v for n, v in renamed.items()}
+    return renamed
+
+
+def unexpected_names(names: Iterable[str], used: set[str], rules: ConversionRules) -> list[str]:
+    """Checkpoint names the model has no place for, less those it may leave over (buffers, tied copies)."""
+    ignore = [re.compile(p) for p in rules.ignore_unexpected] + [re.compile(re.escape(k) + "$") for k in rules.tied]
+    return [n for n in names if n not in used and not any(p.search(n) for p in ignore)]
+
+
 def state_dict_to_flax(
     state_dict: dict[str, np.ndarray],
     model_shapes: FlatParams,
@@ -129,18 +154,7 @@ def state_dict_to_flax(
     Values may be lazy (anything `np.asarray` reads); `place(path, array)`, when given, takes each
     converted tensor at once (e.g. onto a device mesh), so at most one is held on the host.
     """
-    renamed: dict[str, np.ndarray] = {}
-    for name, array in state_dict.items():
-        for pattern, repl in LEGACY_RENAMES + rules.renames:
-            name = re.sub(pattern, repl, name)
-        renamed[name] = array
-    strip, add = _prefix_fix(list(renamed), list(model_shapes), rules.base_model_prefix)
-    if strip:
-        renamed = {n.removeprefix(strip): a for n, a in renamed.items()}
-    elif add:
-        head_roots = {p[0] for p in model_shapes if p[0] != rules.base_model_prefix}
-        renamed = {n if n.split(".")[0] in head_roots else add + n: a for n, a in renamed.items()}
-
+    renamed = normalize_names(state_dict, model_shapes, rules)
     report = LoadReport()
     params: FlatParams = {}
     used: set[str] = set()
@@ -156,10 +170,7 @@ def state_dict_to_flax(
             report.mismatched.append((name, tuple(array.shape), expected))
             continue
         params[path] = array if place is None else place(path, array)
-    ignore = [re.compile(p) for p in rules.ignore_unexpected] + [re.compile(re.escape(k) + "$") for k in rules.tied]
-    for name in renamed:
-        if name not in used and not any(p.search(name) for p in ignore):
-            report.unexpected.append(name)
+    report.unexpected = unexpected_names(renamed, used, rules)
     report.check_shapes(ignore_mismatched_sizes)
     return params, report
 
