@@ -1,0 +1,263 @@
+"""Every image and image-text class against transformers' PyTorch class on the same tiny random weights.
+
+A case is a transformers config (images 32x32, patches 8, hidden 32, 2 layers) and its PyTorch class.
+transformers builds the model, its constant parameters (norms, layer scales, relative-position tables,
+batch-norm statistics, tokens initialised at zero) are randomised so a swapped or ignored weight shows,
+and it is saved with `save_pretrained`; the Flax class of the same name loads it. Every output both
+sides return is compared, nested ones (CLIP's tower outputs) too. Adding a family adds entries to
+`CASES`; its own test file keeps what is its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import transformers
+from _helpers import assert_close
+
+import flaxformers
+from flaxformers.auto import FlaxAutoModel
+from flaxformers.checkpoints import io
+from flaxformers.checkpoints.convert import flatten, flax_to_state_dict
+from flaxformers.training.losses import masked_lm_loss, sequence_classification_loss
+
+B, IMAGE, PATCH, T = 2, 32, 8, 7
+VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=IMAGE,
+           patch_size=PATCH, num_labels=3)
+CONV = dict(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 2], num_labels=3)
+TEXT = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+            max_position_embeddings=16, eos_token_id=98, bos_token_id=97, pad_token_id=1)
+STATIC = ("output_attentions", "output_hidden_states", "return_dict", "train")
+
+
+@dataclass(frozen=True)
+class Case:
+    config: Callable[[], Any]  # the transformers config
+    model: str  # the transformers PyTorch class; ours is "Flax" + model
+    inputs: str = "pixels"  # which `INPUTS` builder
+    loss: str | None = None  # which `LOSSES` entry: loss and every gradient against PyTorch's
+    batch_norm: bool = False  # train=True updates `batch_stats` as PyTorch's running statistics
+    attentions: bool = True
+
+
+def _t(name: str, **kwargs) -> Callable[[], Any]:
+    return lambda: getattr(transformers, name)(**kwargs)
+
+
+def _clip(**overrides) -> Callable[[], Any]:
+    vision = {k: v for k, v in VIT.items() if k != "num_labels"}
+    return _t("CLIPConfig", text_config=TEXT, vision_config=vision, projection_dim=16, **overrides)
+
+
+CASES: dict[str, Case] = {
+    "vit": Case(_t("ViTConfig", **VIT), "ViTModel"),
+    "vit-cls": Case(_t("ViTConfig", **VIT, qkv_bias=False), "ViTForImageClassification", loss="classification"),
+    # per-block relative position bias, mask token. (With use_mean_pooling=False transformers 5.23 swaps the
+    # two `layernorm`s of this class when it loads a checkpoint, its own saves included.)
+    "beit-mim": Case(_t("BeitConfig", **VIT, vocab_size=50, use_mask_token=True, use_relative_position_bias=True),
+                     "BeitForMaskedImageModeling", "pixels+mask", loss="masked-image"),
+    # [CLS] pooling after the final layernorm
+    "beit": Case(_t("BeitConfig", **VIT, use_mean_pooling=False, use_relative_position_bias=True), "BeitModel"),
+    # shared relative position bias, absolute positions, mean pooling, stochastic depth (off in eval)
+    "beit-cls": Case(_t("BeitConfig", **VIT, use_shared_relative_position_bias=True, use_absolute_position_embeddings=True,
+                        drop_path_rate=0.2), "BeitForImageClassification", loss="classification"),
+}
+
+
+# --- inputs ------------------------------------------------------------------------------------------
+def _pixels(rng):
+    return {"pixel_values": rng.standard_normal((B, 3, IMAGE, IMAGE)).astype(np.float32)}
+
+
+def _pixels_and_mask(rng):
+    return {**_pixels(rng), "bool_masked_pos": rng.rand(B, (IMAGE // PATCH) ** 2) < 0.4}
+
+
+INPUTS: dict[str, Callable[[np.random.RandomState], dict[str, np.ndarray]]] = {
+    "pixels": _pixels,
+    "pixels+mask": _pixels_and_mask,
+}
+
+
+def _torch(inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.asarray(v)) if v.dtype != np.int32 else torch.tensor(v, dtype=torch.long)
+            for k, v in inputs.items()}
+
+
+# --- building --------------------------------------------------------------------------------------------
+def _randomise_constants(model: torch.nn.Module) -> None:
+    """Norm weights start at 1, biases, layer-scale and relative-position tables at constants: make them
+    differ, so a swapped or ignored one changes the outputs."""
+    with torch.no_grad():
+        for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+            if not tensor.is_floating_point() or tensor.numel() < 2 and "logit_scale" in name:
+                continue
+            if name.endswith("running_var"):
+                tensor.uniform_(0.5, 1.5)
+            elif tensor.numel() == 1 or float(tensor.max()) == float(tensor.min()):
+                tensor.add_(torch.randn_like(tensor) * 0.3)
+
+
+@dataclass
+class Built:
+    name: str
+    case: Case
+    path: str
+    ref: Any
+    ours: Any
+    forward: Any
+    inputs: dict[str, np.ndarray]
+    out: Any
+    expected: Any
+
+
+_BUILT: dict[str, Built] = {}
+
+
+def build(name: str, tmp_path_factory) -> Built:
+    if name in _BUILT:
+        return _BUILT[name]
+    case = CASES[name]
+    torch.manual_seed(0)
+    config = case.config()
+    config._attn_implementation = "eager"  # returns the attention weights
+    ref = getattr(transformers, case.model)(config).eval()
+    _randomise_constants(ref)
+    path = str(tmp_path_factory.mktemp(name))
+    ref.save_pretrained(path)
+    ours = getattr(flaxformers, "Flax" + case.model).from_pretrained(path)
+    forward = jax.jit(ours.__call__, static_argnames=STATIC)
+    inputs = INPUTS[case.inputs](np.random.RandomState(0))
+    flags = dict(output_hidden_states=True, output_attentions=True) if case.attentions else dict(output_hidden_states=True)
+    out = forward(**inputs, **flags)
+    with torch.no_grad():
+        expected = ref(**_torch(inputs), **flags)
+    _BUILT[name] = built = Built(name, case, path, ref, ours, forward, inputs, out, expected)
+    return built
+
+
+def _per_case(names: list) -> list:
+    return [pytest.param(n, marks=pytest.mark.xdist_group(f"vision-{n}")) for n in names]
+
+
+@pytest.fixture(scope="module")
+def built(request, tmp_path_factory) -> Built:
+    return build(request.param, tmp_path_factory)
+
+
+every_case = pytest.mark.parametrize("built", _per_case(list(CASES)), indirect=True)
+
+
+def _cases_with(flag: str) -> list:
+    return _per_case([n for n, c in CASES.items() if getattr(c, flag)])
+
+
+def _compare(ours: Any, ref: Any, what: str) -> int:
+    """Every output both sides have (tuples elementwise, nested outputs by key); the number compared."""
+    if hasattr(ref, "keys") and not hasattr(ref, "shape"):
+        count = 0
+        for key in ours.keys():
+            if key in ref.keys() and ref[key] is not None:
+                count += _compare(ours[key], ref[key], f"{what}.{key}")
+        return count
+    if isinstance(ref, tuple | list):
+        assert len(ours) == len(ref), f"{what}: {len(ours)} entries, reference {len(ref)}"
+        return sum(_compare(a, b, f"{what}[{i}]") for i, (a, b) in enumerate(zip(ours, ref)))
+    assert_close(ours, ref, what=what)
+    return 1
+
+
+# --- parity ------------------------------------------------------------------------------------------
+@every_case
+def test_outputs_hidden_states_attentions_match(built):
+    compared = _compare(built.out, built.expected, built.name)
+    assert compared >= 3, f"only {compared} outputs compared"
+    assert len(built.out.hidden_states if "hidden_states" in built.out else built.out[-1]) > 1
+
+
+@every_case
+def test_tuple_output_and_base_model(built):
+    as_tuple = built.forward(**built.inputs, return_dict=False)
+    np.testing.assert_array_equal(as_tuple[0], built.out[0])
+    base = FlaxAutoModel.from_pretrained(built.path)  # a head checkpoint's base-model prefix is stripped
+    with torch.no_grad():
+        expected = built.ref.base_model(**_torch(built.inputs))
+    assert_close(jax.jit(base.__call__)(**built.inputs)[0], expected[0], what="base model output")
+
+
+# --- checkpoints -------------------------------------------------------------------------------------
+@every_case
+def test_save_then_load_in_transformers(built, tmp_path):
+    built.ours.save_pretrained(tmp_path)
+    reloaded, info = type(built.ref).from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    with torch.no_grad():
+        expected = reloaded.eval()(**_torch(built.inputs))
+    assert_close(built.out[0], expected[0], what="transformers reload")
+
+
+@every_case
+def test_msgpack_round_trip(built, tmp_path):
+    built.ours.save_pretrained(tmp_path, safe_serialization=False)
+    assert io.SAFE_WEIGHTS_NAME not in os.listdir(tmp_path)
+    again = type(built.ours).from_pretrained(tmp_path)
+    for path, value in flatten(built.ours.params).items():
+        np.testing.assert_array_equal(flatten(again.params)[path], value)
+
+
+# --- training ----------------------------------------------------------------------------------------
+def _classification(inputs, rng):
+    labels = rng.randint(0, VIT["num_labels"], (B,))
+    return {"labels": labels}, lambda out: sequence_classification_loss(out.logits, jnp.asarray(labels))
+
+
+def _masked_image(inputs, rng):
+    """Visual-token labels of the masked patches: PyTorch takes them packed, we score them in place."""
+    mask = inputs["bool_masked_pos"]
+    labels = rng.randint(0, 50, mask.shape)
+    in_place = jnp.asarray(np.where(mask, labels, -100))
+    return {"labels": labels[mask]}, lambda out: masked_lm_loss(out.logits, in_place)
+
+
+LOSSES: dict[str, Callable] = {
+    "classification": _classification,
+    "masked-image": _masked_image,
+}
+
+
+def _torch_grads(ref: torch.nn.Module, directory) -> dict[str, np.ndarray]:
+    """PyTorch's gradients under the checkpoint's names: loaded as weights into a copy and saved."""
+    grads = {n: p.grad if p.grad is not None else torch.zeros_like(p) for n, p in ref.named_parameters()}
+    copy = type(ref)(ref.config)
+    copy.load_state_dict(grads, strict=False)
+    copy.save_pretrained(directory)
+    return io.read_state_dict(os.path.join(directory, io.SAFE_WEIGHTS_NAME))
+
+
+@pytest.mark.parametrize("name", _cases_with("loss"))
+def test_loss_and_gradients_match(name, tmp_path_factory, tmp_path):
+    built = build(name, tmp_path_factory)
+    labels, loss_of = LOSSES[built.case.loss](built.inputs, np.random.RandomState(1))
+    model = built.ours
+
+    def loss_fn(params):
+        return loss_of(model(**built.inputs, params=params))
+
+    loss, grads = jax.jit(jax.value_and_grad(loss_fn))(model.params)
+    built.ref.zero_grad()
+    ref_loss = built.ref(**_torch({**built.inputs, **labels})).loss
+    ref_loss.backward()
+    assert_close(loss, ref_loss.detach(), what="loss")
+    expected = _torch_grads(built.ref, tmp_path)
+    ours = flax_to_state_dict({p: np.asarray(g) for p, g in flatten(grads).items()}, model._conversion_rules(model.config))
+    for pt_name, grad in ours.items():
+        if pt_name in expected:  # batch statistics have no gradient
+            assert_close(grad, expected[pt_name], what=f"grad {pt_name}")
