@@ -10,6 +10,8 @@ sides return is compared, nested ones (CLIP's tower outputs) too. Adding a famil
 
 from __future__ import annotations
 
+import copy
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,12 +71,25 @@ CASES: dict[str, Case] = {
     # shared relative position bias, absolute positions, mean pooling, stochastic depth (off in eval)
     "beit-cls": Case(_t("BeitConfig", **VIT, use_shared_relative_position_bias=True, use_absolute_position_embeddings=True,
                         drop_path_rate=0.2), "BeitForImageClassification", loss="classification"),
+    "dinov2-cls": Case(_t("Dinov2Config", **{**VIT, "intermediate_size": None}, mlp_ratio=2, layerscale_value=0.5),
+                       "Dinov2ForImageClassification", loss="classification"),
+    # SwiGLU MLP; a 40x40 image: 5x5 patches against 4x4 learned positions, resized bicubically
+    "dinov2-swiglu-resized": Case(_t("Dinov2Config", **{**VIT, "intermediate_size": None}, use_swiglu_ffn=True),
+                                  "Dinov2Model", "larger-pixels"),
+    "resnet-bottleneck-cls": Case(_t("ResNetConfig", **CONV, layer_type="bottleneck", downsample_in_bottleneck=True),
+                                  "ResNetForImageClassification", loss="classification", batch_norm=True, attentions=False),
+    "resnet-basic": Case(_t("ResNetConfig", **CONV, layer_type="basic", hidden_act="gelu"), "ResNetModel",
+                         batch_norm=True, attentions=False),
+    "regnet-y-cls": Case(_t("RegNetConfig", **CONV, groups_width=4), "RegNetForImageClassification",
+                         loss="classification", batch_norm=True, attentions=False),
+    "regnet-x": Case(_t("RegNetConfig", **CONV, groups_width=4, layer_type="x"), "RegNetModel", batch_norm=True,
+                     attentions=False),
 }
 
 
 # --- inputs ------------------------------------------------------------------------------------------
-def _pixels(rng):
-    return {"pixel_values": rng.standard_normal((B, 3, IMAGE, IMAGE)).astype(np.float32)}
+def _pixels(rng, size: int = IMAGE):
+    return {"pixel_values": rng.standard_normal((B, 3, size, size)).astype(np.float32)}
 
 
 def _pixels_and_mask(rng):
@@ -84,6 +99,7 @@ def _pixels_and_mask(rng):
 INPUTS: dict[str, Callable[[np.random.RandomState], dict[str, np.ndarray]]] = {
     "pixels": _pixels,
     "pixels+mask": _pixels_and_mask,
+    "larger-pixels": lambda rng: _pixels(rng, IMAGE + PATCH),
 }
 
 
@@ -134,7 +150,8 @@ def build(name: str, tmp_path_factory) -> Built:
     path = str(tmp_path_factory.mktemp(name))
     ref.save_pretrained(path)
     ours = getattr(flaxformers, "Flax" + case.model).from_pretrained(path)
-    forward = jax.jit(ours.__call__, static_argnames=STATIC)
+    static = [a for a in STATIC if a in inspect.signature(ours.__call__).parameters]
+    forward = jax.jit(ours.__call__, static_argnames=static)
     inputs = INPUTS[case.inputs](np.random.RandomState(0))
     flags = dict(output_hidden_states=True, output_attentions=True) if case.attentions else dict(output_hidden_states=True)
     out = forward(**inputs, **flags)
@@ -242,6 +259,26 @@ def _torch_grads(ref: torch.nn.Module, directory) -> dict[str, np.ndarray]:
     return io.read_state_dict(os.path.join(directory, io.SAFE_WEIGHTS_NAME))
 
 
+@pytest.mark.parametrize("name", _cases_with("batch_norm"))
+def test_train_mode_updates_batch_stats_as_pytorch(name, tmp_path_factory):
+    """train=True normalises with the batch's statistics and returns the running ones, updated as
+    PyTorch's BatchNorm2d updates its buffers."""
+    built = build(name, tmp_path_factory)
+    out, state = built.forward(**built.inputs, train=True)
+    assert set(state) == {"batch_stats"}
+    ref = copy.deepcopy(built.ref).train()
+    with torch.no_grad():
+        expected = ref(**_torch(built.inputs))
+    assert_close(out[0], expected[0], what="train-mode output")
+    model = built.ours
+    updated = flax_to_state_dict(flatten({**model.params, **state}), model._conversion_rules(model.config))
+    buffers = dict(ref.named_buffers())
+    stats = [n for n in updated if n.endswith(("running_mean", "running_var"))]
+    assert stats and all(n in buffers for n in stats)
+    for name_ in stats:
+        assert_close(updated[name_], buffers[name_], what=name_)
+
+
 @pytest.mark.parametrize("name", _cases_with("loss"))
 def test_loss_and_gradients_match(name, tmp_path_factory, tmp_path):
     built = build(name, tmp_path_factory)
@@ -258,6 +295,8 @@ def test_loss_and_gradients_match(name, tmp_path_factory, tmp_path):
     assert_close(loss, ref_loss.detach(), what="loss")
     expected = _torch_grads(built.ref, tmp_path)
     ours = flax_to_state_dict({p: np.asarray(g) for p, g in flatten(grads).items()}, model._conversion_rules(model.config))
-    for pt_name, grad in ours.items():
-        if pt_name in expected:  # batch statistics have no gradient
-            assert_close(grad, expected[pt_name], what=f"grad {pt_name}")
+    statistics = ("running_mean", "running_var", "num_batches_tracked")  # buffers, not parameters
+    compared = [n for n in ours if not n.endswith(statistics)]
+    assert set(compared) == {n for n in expected if not n.endswith(statistics)}
+    for pt_name in compared:
+        assert_close(ours[pt_name], expected[pt_name], what=f"grad {pt_name}")

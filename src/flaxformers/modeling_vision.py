@@ -55,4 +55,24 @@ class FlaxPixelModel(FlaxPreTrainedModel):
         )
 
 
-__all__ = ["FlaxPixelModel"]
+class FlaxBatchNormPixelModel(FlaxPixelModel):
+    """Image models with batch norm and no attention (ResNet, RegNet): `params` is `{"params": ...,
+    "batch_stats": ...}`, and `train=True` returns `(outputs, {"batch_stats": updated})`."""
+
+    _state_collections = ("batch_stats",)
+
+    def __call__(
+        self,
+        pixel_values: Any,
+        params: dict | None = None,
+        train: bool = False,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ):
+        return self._apply(
+            {"pixel_values": self._pixel_values(pixel_values)}, params=params, past_key_values=None, dropout_rng=None,
+            train=train, output_attentions=None, output_hidden_states=output_hidden_states, return_dict=return_dict,
+        )
+
+
+__all__ = ["FlaxBatchNormPixelModel", "FlaxPixelModel"]

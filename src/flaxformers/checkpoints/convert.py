@@ -31,7 +31,7 @@ LEAF_RULES: dict[str, tuple[str, bool]] = {
 }
 # Legacy PyTorch names found in old checkpoints (TF-converted BERT uses gamma/beta).
 LEGACY_RENAMES: tuple[tuple[str, str], ...] = ((r"\.gamma$", ".weight"), (r"\.beta$", ".bias"))
-# PyTorch buffers that no Flax model holds: BatchNorm's step counter.
+# PyTorch buffers that no Flax model holds: BatchNorm's step counter (written as 0 on save).
 IGNORED_BUFFERS: tuple[str, ...] = (r"\.num_batches_tracked$",)
 
 
@@ -189,4 +189,6 @@ def flax_to_state_dict(params: FlatParams, rules: ConversionRules | None) -> dic
         name, transpose = pt_name(path)
         array = np.asarray(value)
         out[name] = kernel_to_torch(array) if transpose and array.ndim >= 2 else array
+        if name.endswith(".running_var"):  # BatchNorm's step counter, which Flax does not keep
+            out[name.removesuffix("running_var") + "num_batches_tracked"] = np.zeros((), np.int64)
     return out
