@@ -91,7 +91,8 @@ class PretrainedConfig:
 
     # --- (de)serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        out = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if not k.startswith("_")}
+        out = {k: v.to_dict() if isinstance(v, PretrainedConfig) else copy.deepcopy(v)  # nested: CLIP's towers
+               for k, v in self.__dict__.items() if not k.startswith("_")}
         out["id2label"] = {str(k): v for k, v in self.id2label.items()}
         out["label2id"] = self.label2id
         out["model_type"] = self.model_type

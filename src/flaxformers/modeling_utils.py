@@ -210,6 +210,11 @@ class FlaxPreTrainedModel(GenerationMixin):
         return self._cast_floating_to(params, jnp.float32, mask)
 
     # --- calling ---------------------------------------------------------------------------------
+    @property
+    def _token_config(self) -> PretrainedConfig:
+        """The config token ids are checked against (a text-and-image model: its text tower's)."""
+        return self.config
+
     def _check_input_ids(self, input_ids: Any, position_ids: Any = None) -> None:
         """Clear errors for token ids out of range and sequences longer than the positions."""
         if isinstance(input_ids, jax.core.Tracer):
@@ -217,13 +222,13 @@ class FlaxPreTrainedModel(GenerationMixin):
         ids = np.asarray(input_ids)
         if ids.ndim != 2:
             raise ValueError(f"input_ids must be [batch, sequence], got shape {ids.shape}.")
-        vocab = self.config.vocab_size
+        vocab = self._token_config.vocab_size
         if ids.size and (ids.max() >= vocab or ids.min() < 0):
             raise ValueError(
                 f"input_ids holds token ids outside [0, vocab_size={vocab}) (min {ids.min()}, max {ids.max()}). "
                 "Check that the tokenizer belongs to this model."
             )
-        max_positions = getattr(self.config, "max_position_embeddings", None)
+        max_positions = getattr(self._token_config, "max_position_embeddings", None)
         if max_positions is not None and position_ids is not None and not isinstance(position_ids, jax.core.Tracer):
             top = int(np.asarray(position_ids).max(initial=0))
             if top >= max_positions:

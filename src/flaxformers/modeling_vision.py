@@ -29,10 +29,15 @@ class FlaxPixelModel(FlaxPreTrainedModel):
     def dummy_inputs(self, input_shape: tuple[int, ...]) -> dict[str, jax.Array]:
         return {"pixel_values": jnp.zeros(input_shape, jnp.float32)}
 
+    @property
+    def _image_config(self) -> PretrainedConfig:
+        """The config images are checked against (a text-and-image model: its vision tower's)."""
+        return self.config
+
     def _pixel_values(self, pixel_values: Any) -> jax.Array:
         """[B, C, H, W] -> [B, H, W, C] float32, with a clear error for other layouts."""
         shape = tuple(np.shape(pixel_values))
-        channels = getattr(self.config, "num_channels", 3)
+        channels = getattr(self._image_config, "num_channels", 3)
         if len(shape) != 4 or shape[1] != channels:
             raise ValueError(f"pixel_values has shape {shape}; expected [batch, num_channels={channels}, height, "
                              "width], as an image processor returns them.")
