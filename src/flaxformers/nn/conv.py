@@ -16,7 +16,10 @@ import jax
 import jax.numpy as jnp
 
 from flaxformers.nn.layers import activation as activation_fn
-from flaxformers.outputs import FlaxBaseModelOutputWithPoolingAndNoAttention, FlaxImageClassifierOutputWithNoAttention
+from flaxformers.outputs import (
+    FlaxBaseModelOutputWithPoolingAndNoAttention,
+    FlaxImageClassifierOutputWithNoAttention,
+)
 
 
 class BatchNorm(nn.Module):

@@ -20,7 +20,12 @@ from flaxformers.modeling_vision import FlaxPixelModel
 from flaxformers.models.beit.configuration import BeitConfig
 from flaxformers.nn.layers import layer_norm
 from flaxformers.nn.vision import Encoder, EncoderBlock, PatchEmbeddings
-from flaxformers.outputs import FlaxBaseModelOutputWithPooling, FlaxMaskedLMOutput, FlaxSequenceClassifierOutput, output_class
+from flaxformers.outputs import (
+    FlaxBaseModelOutputWithPooling,
+    FlaxMaskedLMOutput,
+    FlaxSequenceClassifierOutput,
+    output_class,
+)
 
 FlaxBeitModelOutputWithPooling = output_class(
     "FlaxBeitModelOutputWithPooling", *FlaxBaseModelOutputWithPooling.__dataclass_fields__

@@ -20,7 +20,14 @@ from flaxformers.modeling_utils import FlaxPreTrainedModel
 from flaxformers.modeling_vision import FlaxPixelModel
 from flaxformers.models.clip.configuration import CLIPConfig, CLIPTextConfig, CLIPVisionConfig
 from flaxformers.nn.layers import layer_norm
-from flaxformers.nn.vision import Encoder, FeedForward, PreNormBlock, SelfAttention, check_channels, patch_conv
+from flaxformers.nn.vision import (
+    Encoder,
+    FeedForward,
+    PreNormBlock,
+    SelfAttention,
+    check_channels,
+    patch_conv,
+)
 from flaxformers.outputs import FlaxBaseModelOutputWithPooling, ModelOutput, output_class
 from flaxformers.training.losses import cross_entropy_terms
 

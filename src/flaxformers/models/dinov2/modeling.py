@@ -18,7 +18,14 @@ import jax.numpy as jnp
 from flaxformers.modeling_vision import FlaxPixelModel
 from flaxformers.models.dinov2.configuration import Dinov2Config
 from flaxformers.nn.layers import layer_norm
-from flaxformers.nn.vision import Encoder, EncoderBlock, FeedForward, PatchEmbeddings, resize_grid_bicubic, truncated_normal
+from flaxformers.nn.vision import (
+    Encoder,
+    EncoderBlock,
+    FeedForward,
+    PatchEmbeddings,
+    resize_grid_bicubic,
+    truncated_normal,
+)
 from flaxformers.outputs import FlaxBaseModelOutputWithPooling, FlaxSequenceClassifierOutput
 
 

@@ -12,7 +12,13 @@ import jax.numpy as jnp
 
 from flaxformers.modeling_vision import FlaxBatchNormPixelModel
 from flaxformers.models.regnet.configuration import RegNetConfig
-from flaxformers.nn.conv import ConvLayer, ConvNetClassifierModule, ConvNetModule, Sequence, conv_init, residual
+from flaxformers.nn.conv import (
+    ConvLayer,
+    ConvNetClassifierModule,
+    ConvNetModule,
+    conv_init,
+    residual,
+)
 from flaxformers.nn.vision import check_channels
 
 
