@@ -91,6 +91,13 @@ CASES: dict[str, Case] = {
     # (transformers 5 puts the projected features in the towers' pooler_output; 4.x the pooled states)
     "clip": Case(_clip(), "CLIPModel", "text+pixels", loss="contrastive", features=True,
                  skip=("text_model_output.pooler_output", "vision_model_output.pooler_output")),
+    # a ViT image tower and a BERT text tower in one space
+    "dual-encoder-vit-bert": Case(
+        lambda: transformers.VisionTextDualEncoderConfig.from_vision_text_configs(
+            transformers.ViTConfig(**VIT), transformers.BertConfig(**{**TEXT, "max_position_embeddings": 16}),
+            projection_dim=16),
+        "VisionTextDualEncoderModel", "text+pixels", loss="contrastive", features=True,
+        skip=("text_model_output.pooler_output", "vision_model_output.pooler_output")),
     "clip-text-projection": Case(_t("CLIPTextConfig", **TEXT, projection_dim=16), "CLIPTextModelWithProjection", "text", base=True),
     # legacy configs (eos_token_id 2) pool at the largest token id
     "clip-text-legacy-eos": Case(_t("CLIPTextConfig", **{**TEXT, "eos_token_id": 2}), "CLIPTextModel", "text"),
