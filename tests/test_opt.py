@@ -48,3 +48,23 @@ def test_config_keys_round_trip_as_transformers_writes_them(tmp_path):
     assert written["_remove_final_layer_norm"] is True
     assert transformers.OPTConfig.from_pretrained(tmp_path / "again")._remove_final_layer_norm is True
     assert OPTConfig(hidden_size=24, num_attention_heads=2).word_embed_proj_dim == 24
+
+
+def test_fine_tuning_step_runs_and_its_loss_is_transformers(tmp_path):
+    """The shared train step drives OPT through its `deterministic=` flag (4.57's signature has no `train=`)."""
+    import optax
+
+    from flaxformers.training import TrainState, make_train_step
+
+    torch.manual_seed(0)
+    ref = transformers.OPTForCausalLM(transformers.OPTConfig(**TINY, dropout=0.0)).eval()
+    ref.save_pretrained(tmp_path)
+    ours = FlaxOPTForCausalLM.from_pretrained(tmp_path)
+    ids = np.random.RandomState(1).randint(3, 50, (2, 7)).astype(np.int32)
+    batch = {"input_ids": ids, "attention_mask": np.ones_like(ids), "labels": ids}
+    state, metrics = make_train_step(ours, optax.sgd(0.1), donate=False)(TrainState.create(ours.params, optax.sgd(0.1)),
+                                                                         batch)
+    with torch.no_grad():
+        expected = ref(torch.tensor(ids, dtype=torch.long), labels=torch.tensor(ids, dtype=torch.long)).loss
+    assert_close(metrics["loss"], expected, what="train-step loss")
+    assert int(state.step) == 1
