@@ -5,6 +5,7 @@ Parity, caching, padding, generation, scan and checkpoints go through tests/test
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 import torch
@@ -35,8 +36,9 @@ def test_cross_attention_matches(tmp_path):
         assert_close(a, b, what=f"cross_attentions[{i}]")
 
 
-def test_encoder_states_without_cross_attention_error(tmp_path):
+def test_encoder_states_without_cross_attention_error():
     model = FlaxXGLMForCausalLM(XGLMConfig(vocab_size=50, d_model=16, ffn_dim=24, num_layers=1, attention_heads=2,
-                                           max_position_embeddings=16))
+                                           max_position_embeddings=16), _do_init=False)
+    params = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), model.params_shape_tree)  # no init compile
     with pytest.raises(ValueError, match="add_cross_attention=True"):
-        model(np.ones((1, 3), np.int32), encoder_hidden_states=np.zeros((1, 2, 16), np.float32))
+        model(np.ones((1, 3), np.int32), encoder_hidden_states=np.zeros((1, 2, 16), np.float32), params=params)
