@@ -6,6 +6,7 @@ family declares (`TokenizerHint`: e.g. `vocab.json` + `merges.txt`, or `vocab.tx
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -24,11 +25,24 @@ TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second")
 
 
 class BatchEncoding(dict):
-    """A tokenizer's output: name -> array, plus the `tokenizers` Encodings of its rows (unpadded)."""
+    """A tokenizer's output: name -> array, plus the `tokenizers` Encodings of its rows (unpadded).
+
+    It goes into jitted functions as the dict of arrays it is (a pytree whose leaves are the arrays).
+    """
 
     def __init__(self, encodings: list[tokenizers.Encoding]):
         super().__init__()
         self.encodings = encodings
+        _register_pytree()
+
+
+@functools.cache
+def _register_pytree() -> None:
+    """Make BatchEncoding a JAX pytree, on first use (importing this module does not import jax)."""
+    import jax
+
+    jax.tree_util.register_pytree_node(BatchEncoding, lambda batch: (list(batch.values()), tuple(batch)),
+                                       lambda keys, values: dict(zip(keys, values)))
 
     def word_ids(self, index: int = 0) -> list[int | None]:
         """The word of each token of row `index` (None for special tokens)."""
