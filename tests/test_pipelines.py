@@ -271,27 +271,37 @@ QA_CALLS = [
 ]
 
 
-def _tf457_question_answering(model_dir: str, calls: list, workdir) -> list:
-    """transformers 4.57.6's pipeline, with the torch of this venv: its packages linked first on the path."""
-    linked = workdir / "site"
-    linked.mkdir()
+@pytest.fixture(scope="module", autouse=True)
+def tf457_answers(tmp_path_factory):
+    """transformers 4.57.6's answers on a tiny QA checkpoint, from a subprocess started with the module's first
+    test (it runs while the others do): 4.57.6 from .venv-tf457 first on the path, with this venv's torch."""
+    directory = _bert_checkpoint(tmp_path_factory.mktemp("qa"), "BertForQuestionAnswering")
+    work = tmp_path_factory.mktemp("tf457")
+    (work / "site").mkdir()
     for name in os.listdir(TF457_SITE):
         if name.split("-")[0] in ("transformers", "huggingface_hub", "tokenizers"):
-            os.symlink(os.path.join(TF457_SITE, name), linked / name)
-    (workdir / "calls.json").write_text(json.dumps(calls))
+            os.symlink(os.path.join(TF457_SITE, name), work / "site" / name)
+    (work / "calls.json").write_text(json.dumps(QA_CALLS))
     script = os.path.join(ROOT, "tests", "compat", "tf457_question_answering.py")
-    env = {**os.environ, "PYTHONPATH": str(linked), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+    env = {**os.environ, "PYTHONPATH": str(work / "site"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "USE_TF": "0", "USE_FLAX": "0"}  # the PyTorch model, though TensorFlow and JAX are installed
-    subprocess.run([sys.executable, script, model_dir, str(workdir / "calls.json"), str(workdir / "out.json")],
-                   check=True, env=env, capture_output=True)
-    return json.loads((workdir / "out.json").read_text())
+    with open(work / "log.txt", "w") as log:
+        process = subprocess.Popen([sys.executable, script, directory, str(work / "calls.json"), str(work / "out.json")],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def answers() -> list:
+        assert process.wait(timeout=600) == 0, (work / "log.txt").read_text()[-3000:]
+        return json.loads((work / "out.json").read_text())
+
+    yield directory, answers
+    process.kill()
+    process.wait()
 
 
-def test_question_answering(tmp_path_factory):
-    directory = _bert_checkpoint(tmp_path_factory.mktemp("qa"), "BertForQuestionAnswering")
-    expected = _tf457_question_answering(directory, QA_CALLS, tmp_path_factory.mktemp("tf457"))
+def test_question_answering(tf457_answers):
+    directory, answers = tf457_answers
     ours = pipeline("question-answering", model=directory)
-    for call, ref in zip(QA_CALLS, expected):
+    for call, ref in zip(QA_CALLS, answers()):
         assert_same(ours(*call["args"], **call["kwargs"]), ref)
     with pytest.raises(ValueError, match="needs both question= and context="):
         ours(question="Who?")

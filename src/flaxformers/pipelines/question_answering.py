@@ -65,7 +65,8 @@ class QuestionAnsweringPipeline(Pipeline):
         samples = encoded["overflow_to_sample_mapping"]
         results = []
         for index, example in enumerate(examples):
-            windows = [(encoded.encodings[w], start_logits[w], end_logits[w]) for w in np.flatnonzero(samples == index)]
+            windows = [(encoded.encodings[w], encoded.sequence_ids(w), start_logits[w], end_logits[w])
+                       for w in np.flatnonzero(samples == index)]
             results.append(self._answers(example["context"], windows, question_first, options))
         return results
 
@@ -74,10 +75,10 @@ class QuestionAnsweringPipeline(Pipeline):
         impossible = bool(options.get("handle_impossible_answer", False))
         align = options.get("align_to_words", True)
         null_score, answers = NO_NULL_SCORE, []
-        for encoding, start_logits, end_logits in windows:
+        for encoding, sequence_ids, start_logits, end_logits in windows:
             length = len(encoding.ids)
             # Context tokens (and the classifier token) may hold the answer; with the context first, every token may.
-            allowed = np.array([s == 1 for s in encoding.sequence_ids] if question_first else [True] * length)
+            allowed = np.array([s == 1 for s in sequence_ids] if question_first else [True] * length)
             if self.tokenizer.cls_token_id is not None:
                 allowed |= np.asarray(encoding.ids) == self.tokenizer.cls_token_id
             start = _probabilities(start_logits[:length], allowed)

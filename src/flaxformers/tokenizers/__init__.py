@@ -35,6 +35,14 @@ class BatchEncoding(dict):
         self.encodings = encodings
         _register_pytree()
 
+    def word_ids(self, index: int = 0) -> list[int | None]:
+        """The word of each token of row `index` (None for special tokens)."""
+        return self.encodings[index].word_ids
+
+    def sequence_ids(self, index: int = 0) -> list[int | None]:
+        """Which text of a pair (0 or 1) each token of row `index` comes from (None for special tokens)."""
+        return self.encodings[index].sequence_ids
+
 
 @functools.cache
 def _register_pytree() -> None:
@@ -43,14 +51,6 @@ def _register_pytree() -> None:
 
     jax.tree_util.register_pytree_node(BatchEncoding, lambda batch: (list(batch.values()), tuple(batch)),
                                        lambda keys, values: dict(zip(keys, values)))
-
-    def word_ids(self, index: int = 0) -> list[int | None]:
-        """The word of each token of row `index` (None for special tokens)."""
-        return self.encodings[index].word_ids
-
-    def sequence_ids(self, index: int = 0) -> list[int | None]:
-        """Which text of a pair (0 or 1) each token of row `index` comes from (None for special tokens)."""
-        return self.encodings[index].sequence_ids
 
 
 class Tokenizer:
