@@ -51,7 +51,7 @@ class TokenClassificationPipeline(Pipeline):
                              'aggregation_strategy other than "none" (e.g. "simple").')
         if isinstance(inputs, str):
             return self._batch([inputs], options)[0]
-        if options.get("is_split_into_words") and inputs and isinstance(inputs[0], str):
+        if options.get("is_split_into_words") and isinstance(inputs, list | tuple) and inputs and isinstance(inputs[0], str):
             inputs = [inputs]  # one list of words; transformers returns a list holding its one result
         return map_batched(lambda batch: self._batch(batch, options), inputs, batch_size)
 
