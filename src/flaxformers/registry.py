@@ -61,13 +61,16 @@ class TokenizerHint:
     `builder(*paths, tokenizer_config, **kwargs)`. `adapt`, when set, is `"module:function"` called as
     `adapt(tokenizer, tokenizer_config, **options)` on a tokenizer built from `tokenizer.json`, for
     what the file does not say (e.g. language codes). `classes` are the `tokenizer_class` names of
-    `tokenizer_config.json` that mean this family's tokenizer.
+    `tokenizer_config.json` that mean this family's tokenizer. With `by_files=False` the hint is used
+    only by class or `model_type`, never because its files are there (files another family's
+    tokenizer also has).
     """
 
     files: tuple[str, ...] = ()
     builder: str | None = None
     classes: tuple[str, ...] = ()
     adapt: str | None = None
+    by_files: bool = True
 
     def load(self) -> Any:
         return _function(self.builder)
