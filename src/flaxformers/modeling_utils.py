@@ -263,7 +263,9 @@ class FlaxPreTrainedModel(GenerationMixin):
         output_attentions: bool | None,
         output_hidden_states: bool | None,
         return_dict: bool | None,
+        rngs: dict[str, jax.Array] | None = None,
     ):
+        """Apply the module; `rngs` adds named PRNG streams beside `dropout`."""
         cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -273,7 +275,7 @@ class FlaxPreTrainedModel(GenerationMixin):
         if past_key_values:
             variables["cache"] = past_key_values
             mutable = ["cache"]
-        rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+        rngs = {**({"dropout": dropout_rng} if dropout_rng is not None else {}), **(rngs or {})}
         outputs = self.module.apply(
             variables,
             **inputs,
