@@ -308,6 +308,11 @@ class FlaxPreTrainedModel(GenerationMixin):
         return GenerationConfig.from_model_config(self.config)
 
     # --- checkpoints -----------------------------------------------------------------------------
+    def constant_tensors(self) -> dict[str, np.ndarray]:
+        """Fixed tensors that PyTorch checkpoints hold as weights and this model computes (a sinusoidal
+        position table): written on save so transformers finds every weight it expects."""
+        return {}
+
     @classmethod
     def _conversion_rules(cls, config: PretrainedConfig) -> ConversionRules:
         tied = cls._tied_weights_keys if getattr(config, "tie_word_embeddings", False) else {}
@@ -445,8 +450,8 @@ class FlaxPreTrainedModel(GenerationMixin):
             self.generation_config.save_pretrained(save_directory)
         flat = {p: np.asarray(jax.device_get(v)) for p, v in flatten(unfreeze(params)).items()}
         if safe_serialization:
-            io.write_state_dict(flax_to_state_dict(flat, self._conversion_rules(self.config)), save_directory,
-                                max_shard_size=max_shard_size)
+            state = {**flax_to_state_dict(flat, self._conversion_rules(self.config)), **self.constant_tensors()}
+            io.write_state_dict(state, save_directory, max_shard_size=max_shard_size)
             stale = (io.FLAX_WEIGHTS_NAME, io.FLAX_WEIGHTS_INDEX_NAME)
         else:
             tensors = {"/".join(p): v for p, v in flat.items()}

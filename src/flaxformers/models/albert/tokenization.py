@@ -1,0 +1,1 @@
+"""ALBERT's tokenizer from `spiece.model` (written in the SentencePiece step)."""
