@@ -8,11 +8,11 @@ import importlib.util
 import sys
 
 # Subcommand modules under flaxformers.cli; each defines `register(subparsers)` and sets `func`.
-SUBCOMMANDS = ("generate", "embed", "fill_mask", "convert", "bench", "finetune")
+SUBCOMMANDS = ("generate", "chat", "serve", "embed", "fill_mask", "convert", "bench", "finetune")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flaxformers", description="GPT-2, Gemma, BLOOM and BERT in JAX.")
+    parser = argparse.ArgumentParser(prog="flaxformers", description="transformers' Flax models, maintained: generate, chat, serve, embed, fine-tune.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
         if importlib.util.find_spec(f"flaxformers.cli.{name}") is not None:
