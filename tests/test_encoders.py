@@ -70,6 +70,8 @@ CASES: dict[str, Case] = {
                                        max_position_embeddings=64, sinusoidal_pos_embds=True, activation="relu",
                                        tie_word_embeddings=False),
                                   token_types=False),
+    "roformer": Case("RoFormerConfig", "RoFormer", HEADS, {**ENCODER, "embedding_size": 24}),
+    "roformer-rotary-value": Case("RoFormerConfig", "RoFormer", ("Model",), {**ENCODER, "rotary_value": True}),
     "roberta-prelayernorm": Case("RobertaPreLayerNormConfig", "RobertaPreLayerNorm", HEADS + ("ForCausalLM",),
                                  {**ENCODER, "pad_token_id": 1}),
 }

@@ -28,14 +28,15 @@ class FlaxBertModule(EncoderModel):
 
 
 class FlaxBertOnlyMLMHead(nn.Module):
-    """`cls/predictions`: BERT's masked-LM head."""
+    """`cls/predictions`: BERT's masked-LM head (`features`: its transform's width, hidden_size when None)."""
 
     config: BertConfig
     dtype: jnp.dtype = jnp.float32
+    features: int | None = None
 
     @nn.compact
     def __call__(self, hidden, shared_embedding=None):
-        return heads.PredictionHead(self.config, self.dtype, name="predictions")(hidden, shared_embedding)
+        return heads.PredictionHead(self.config, self.dtype, self.features, name="predictions")(hidden, shared_embedding)
 
 
 class FlaxBertPreTrainingHeads(nn.Module):
