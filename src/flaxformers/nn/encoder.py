@@ -62,7 +62,8 @@ def attention_spec(config: Any, causal: bool) -> AttentionSpec:
 class EncoderSelfAttention(nn.Module):
     """Query/key/value projections; the attention itself (mask, cache, head mask) is the shared one.
 
-    Families with positions in the attention subclass it and override `project` (rotary) or `__call__`.
+    Families with positions in the attention subclass it and override `project` (rotary) or `attend`
+    (another attention pattern).
     """
 
     config: Any
@@ -79,20 +80,24 @@ class EncoderSelfAttention(nn.Module):
         return tuple(heads(dense(cfg, cfg.hidden_size, self.dtype, name, use_bias)(x))
                      for name, x in (("query", hidden), ("key", source), ("value", source)))
 
+    def attend(self, query, key, value, attention_mask, layer_head_mask, cross, init_cache, deterministic
+               ) -> tuple[jax.Array, jax.Array]:
+        """[B, T, N, H] output and [B, N, T, S] weights (families with another attention pattern override it)."""
+        spec = attention_spec(self.config, self.causal)
+        if cross:
+            return cross_attention(self, query, key, value, spec, attention_mask, head_mask=layer_head_mask,
+                                   deterministic=deterministic)
+        return self_attention(self, query, key, value, spec, attention_mask, init_cache=init_cache,
+                              head_mask=layer_head_mask, deterministic=deterministic)
+
     @nn.compact
     def __call__(self, hidden, attention_mask, position_ids=None, layer_head_mask=None, key_value_states=None,
                  init_cache=False, deterministic=True):
-        cfg = self.config
-        spec = attention_spec(cfg, self.causal)
         source = hidden if key_value_states is None else key_value_states
         query, key, value = self.project(hidden, source, position_ids)
-        if key_value_states is not None:
-            out, weights = cross_attention(self, query, key, value, spec, attention_mask,
-                                           head_mask=layer_head_mask, deterministic=deterministic)
-        else:
-            out, weights = self_attention(self, query, key, value, spec, attention_mask, init_cache=init_cache,
-                                          head_mask=layer_head_mask, deterministic=deterministic)
-        return out.reshape(*out.shape[:2], cfg.hidden_size), weights  # [B, T, D], [B, N, T, S]
+        out, weights = self.attend(query, key, value, attention_mask, layer_head_mask, key_value_states is not None,
+                                   init_cache, deterministic)
+        return out.reshape(*out.shape[:2], self.config.hidden_size), weights  # [B, T, D], [B, N, T, S]
 
 
 class ResidualOutput(nn.Module):

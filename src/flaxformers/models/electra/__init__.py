@@ -2,7 +2,8 @@
 declaration."""
 
 from flaxformers._lazy import lazy_exports
-from flaxformers.models.bert import ENCODER_PARTITION_RULES, FAMILY as BERT
+from flaxformers.models.bert import ENCODER_PARTITION_RULES
+from flaxformers.models.bert import FAMILY as BERT
 from flaxformers.registry import Family, ModelType, TokenizerHint
 
 _HEADS = {

@@ -1,7 +1,8 @@
 """RoFormer: the base model and its five heads, BERT's encoder with rotary positions. The family's declaration."""
 
 from flaxformers._lazy import lazy_exports
-from flaxformers.models.bert import ENCODER_PARTITION_RULES, FAMILY as BERT
+from flaxformers.models.bert import ENCODER_PARTITION_RULES
+from flaxformers.models.bert import FAMILY as BERT
 from flaxformers.registry import Family, ModelType, TokenizerHint
 
 _HEADS = {

@@ -1,0 +1,1 @@
+"""BigBird's tokenizer from `spiece.model` (written in the SentencePiece step)."""
