@@ -192,6 +192,14 @@ class FlaxPreTrainedModel(GenerationMixin):
         return self._cast_floating_to(params, jnp.float32, mask)
 
     # --- calling ---------------------------------------------------------------------------------
+    def accepted_inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The entries of a tokenizer's batch that this model's `__call__` takes (a model without segment
+        embeddings takes no `token_type_ids`)."""
+        import inspect
+
+        names = inspect.signature(self.__call__).parameters
+        return {k: v for k, v in batch.items() if k in names}
+
     def _check_input_ids(self, input_ids: Any, position_ids: Any = None) -> None:
         """Clear errors for token ids out of range and sequences longer than the positions."""
         if isinstance(input_ids, jax.core.Tracer):

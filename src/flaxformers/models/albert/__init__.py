@@ -30,7 +30,7 @@ FAMILY = Family(
         (r"predictions/decoder/kernel$", ("fsdp", "tensor")),
     ),
     tokenizer=TokenizerHint(("spiece.model",), "flaxformers.models.albert.tokenization:albert_tokenizer",
-                            classes=("AlbertTokenizer", "AlbertTokenizerFast")),
+                            classes=("AlbertTokenizer", "AlbertTokenizerFast"), token_type_ids=False),
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

@@ -22,10 +22,11 @@ FAMILY = Family(
     exports={
         "configuration": ("BigBirdConfig",),
         "modeling": (*_HEADS.values(), "FlaxBigBirdPreTrainedModel"),
+        "tokenization": ("big_bird_tokenizer",),
     },
     partition_rules=ENCODER_PARTITION_RULES,
     tokenizer=TokenizerHint(("spiece.model",), "flaxformers.models.big_bird.tokenization:big_bird_tokenizer",
-                            classes=("BigBirdTokenizer", "BigBirdTokenizerFast")),
+                            classes=("BigBirdTokenizer", "BigBirdTokenizerFast"), token_type_ids=False),
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

@@ -19,6 +19,7 @@ FAMILY = Family(
     exports={
         "configuration": ("DistilBertConfig",),
         "modeling": (*_HEADS.values(), "FlaxDistilBertPreTrainedModel"),
+        "tokenization": ("distilbert_tokenizer",),
     },
     partition_rules=(
         (r"word_embeddings/embedding$", ("tensor", "fsdp")),
@@ -27,8 +28,8 @@ FAMILY = Family(
         (r"(attention/(q|k|v)_lin|ffn/lin1)/bias$", ("tensor",)),
         (r"(attention/out_lin|ffn/lin2)/kernel$", ("tensor", "fsdp")),
     ),
-    tokenizer=TokenizerHint(BERT.tokenizer.files, BERT.tokenizer.builder,
-                            classes=("DistilBertTokenizer", "DistilBertTokenizerFast")),
+    tokenizer=TokenizerHint(BERT.tokenizer.files, "flaxformers.models.distilbert.tokenization:distilbert_tokenizer",
+                            classes=("DistilBertTokenizer", "DistilBertTokenizerFast"), token_type_ids=False),
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

@@ -26,7 +26,7 @@ FAMILY = Family(
     partition_rules=ENCODER_PARTITION_RULES,
     tokenizer=TokenizerHint(("sentencepiece.bpe.model",),
                             "flaxformers.models.xlm_roberta.tokenization:xlm_roberta_tokenizer",
-                            classes=("XLMRobertaTokenizer", "XLMRobertaTokenizerFast")),
+                            classes=("XLMRobertaTokenizer", "XLMRobertaTokenizerFast"), token_type_ids=False),
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())
