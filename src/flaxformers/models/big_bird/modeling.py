@@ -18,11 +18,18 @@ import jax
 import jax.numpy as jnp
 
 from flaxformers.encoder_models import FlaxEncoderPreTrainedModel
+from flaxformers.models.bert.modeling import FlaxBertOnlyMLMHead, FlaxBertPreTrainingHeads
 from flaxformers.models.big_bird.attention import block_sparse_attention, draw_random_blocks, min_tokens
 from flaxformers.models.big_bird.configuration import BigBirdConfig
-from flaxformers.models.bert.modeling import FlaxBertOnlyMLMHead, FlaxBertPreTrainingHeads
 from flaxformers.nn import heads
-from flaxformers.nn.encoder import EncoderLayout, EncoderModel, EncoderSelfAttention, Intermediate, ResidualOutput, dense
+from flaxformers.nn.encoder import (
+    EncoderLayout,
+    EncoderModel,
+    EncoderSelfAttention,
+    Intermediate,
+    ResidualOutput,
+    dense,
+)
 from flaxformers.outputs import output_class
 
 FlaxBigBirdForPreTrainingOutput = output_class(
