@@ -59,6 +59,19 @@ def attention_spec(config: Any, causal: bool) -> AttentionSpec:
                          dropout_rate=config.attention_probs_dropout_prob)
 
 
+def bidirectional_attention(module: nn.Module, hidden: jax.Array, attention_mask: jax.Array, layer_head_mask: Any,
+                            deterministic: bool, names: tuple[str, str, str]) -> tuple[jax.Array, jax.Array]:
+    """Query/key/value Dense children `names` of the calling compact `module`, then the shared attention:
+    [B, T, D] (heads merged, before any output projection) and weights [B, N, T, T]."""
+    cfg = module.config
+    n = cfg.num_attention_heads
+    query, key, value = (dense(cfg, cfg.hidden_size, module.dtype, name)(hidden).reshape(*hidden.shape[:2], n, -1)
+                         for name in names)  # [B, T, N, H]
+    out, weights = self_attention(module, query, key, value, attention_spec(cfg, causal=False), attention_mask,
+                                  head_mask=layer_head_mask, deterministic=deterministic)
+    return out.reshape(hidden.shape[:2] + (cfg.hidden_size,)), weights
+
+
 class EncoderSelfAttention(nn.Module):
     """Query/key/value projections; the attention itself (mask, cache, head mask) is the shared one.
 
@@ -295,5 +308,6 @@ class EncoderModel(nn.Module):
 
 __all__ = [
     "Encoder", "EncoderAttention", "EncoderLayer", "EncoderLayout", "EncoderModel", "EncoderSelfAttention",
-    "Intermediate", "Pooler", "ResidualOutput", "attention_spec", "check_head_mask_scan", "dense",
+    "Intermediate", "Pooler", "ResidualOutput", "attention_spec", "bidirectional_attention", "check_head_mask_scan",
+    "dense",
 ]

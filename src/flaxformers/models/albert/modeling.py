@@ -18,9 +18,8 @@ import jax.numpy as jnp
 from flaxformers.encoder_models import FlaxEncoderPreTrainedModel
 from flaxformers.models.albert.configuration import AlbertConfig
 from flaxformers.nn import heads
-from flaxformers.nn.attention import self_attention
 from flaxformers.nn.embeddings import Embeddings
-from flaxformers.nn.encoder import attention_spec, check_head_mask_scan, dense
+from flaxformers.nn.encoder import bidirectional_attention, check_head_mask_scan, dense
 from flaxformers.nn.layers import activation, layer_norm
 from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import FlaxBaseModelOutputWithPooling, output_class
@@ -57,13 +56,9 @@ class FlaxAlbertAttention(nn.Module):
     @nn.compact
     def __call__(self, hidden, attention_mask, layer_head_mask, deterministic):
         cfg = self.config
-        n = cfg.num_attention_heads
-        heads_of = lambda x: x.reshape(*x.shape[:2], n, cfg.hidden_size // n)  # noqa: E731  [B, T, N, H]
-        query, key, value = (heads_of(dense(cfg, cfg.hidden_size, self.dtype, name)(hidden))
-                             for name in ("query", "key", "value"))
-        out, weights = self_attention(self, query, key, value, attention_spec(cfg, causal=False), attention_mask,
-                                      head_mask=layer_head_mask, deterministic=deterministic)
-        out = dense(cfg, cfg.hidden_size, self.dtype, "dense")(out.reshape(hidden.shape))
+        out, weights = bidirectional_attention(self, hidden, attention_mask, layer_head_mask, deterministic,
+                                               ("query", "key", "value"))
+        out = dense(cfg, cfg.hidden_size, self.dtype, "dense")(out)
         out = nn.Dropout(cfg.hidden_dropout_prob)(out, deterministic=deterministic)
         return layer_norm(cfg.layer_norm_eps, self.dtype, "LayerNorm")(out + hidden), weights
 

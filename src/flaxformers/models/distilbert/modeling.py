@@ -19,9 +19,8 @@ from flaxformers.checkpoints.convert import ConversionRules
 from flaxformers.encoder_models import FlaxEncoderPreTrainedModel
 from flaxformers.models.distilbert.configuration import DistilBertConfig
 from flaxformers.nn import heads
-from flaxformers.nn.attention import self_attention
 from flaxformers.nn.embeddings import Embeddings, sinusoidal_positions
-from flaxformers.nn.encoder import attention_spec, check_head_mask_scan, dense
+from flaxformers.nn.encoder import bidirectional_attention, check_head_mask_scan, dense
 from flaxformers.nn.layers import activation, layer_norm
 from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import FlaxBaseModelOutput
@@ -33,13 +32,9 @@ class FlaxMultiHeadSelfAttention(nn.Module):
 
     @nn.compact
     def __call__(self, hidden, attention_mask, layer_head_mask, deterministic):
-        cfg = self.config
-        heads_of = lambda x: x.reshape(*x.shape[:2], cfg.n_heads, cfg.dim // cfg.n_heads)  # noqa: E731  [B, T, N, H]
-        query, key, value = (heads_of(dense(cfg, cfg.dim, self.dtype, name)(hidden))
-                             for name in ("q_lin", "k_lin", "v_lin"))
-        out, weights = self_attention(self, query, key, value, attention_spec(cfg, causal=False), attention_mask,
-                                      head_mask=layer_head_mask, deterministic=deterministic)
-        return dense(cfg, cfg.dim, self.dtype, "out_lin")(out.reshape(hidden.shape)), weights
+        out, weights = bidirectional_attention(self, hidden, attention_mask, layer_head_mask, deterministic,
+                                               ("q_lin", "k_lin", "v_lin"))
+        return dense(self.config, self.config.dim, self.dtype, "out_lin")(out), weights
 
 
 class FlaxFFN(nn.Module):
