@@ -290,14 +290,15 @@ class EncoderModel(nn.Module):
             init_cache=init_cache, deterministic=deterministic, output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
         )
-        hidden = outputs.last_hidden_state
-        if self.layout.pre_norm:
+        hidden, all_hidden = outputs.last_hidden_state, outputs.hidden_states
+        if self.layout.pre_norm:  # the last hidden state is normalised, also as hidden_states[-1] (transformers 5)
             hidden = self.LayerNorm(hidden)
+            all_hidden = None if all_hidden is None else all_hidden[:-1] + (hidden,)
         pooled = None
         if self.has_pooler:
             pooled = self.pooler(hidden) if self.layout.pooler == "module" else jnp.tanh(self.pooler(hidden[:, 0]))
         out = FlaxBaseModelOutputWithPoolingAndCrossAttentions(
-            last_hidden_state=hidden, pooler_output=pooled, hidden_states=outputs.hidden_states,
+            last_hidden_state=hidden, pooler_output=pooled, hidden_states=all_hidden,
             attentions=outputs.attentions, cross_attentions=outputs.cross_attentions,
         )
         return out if return_dict else out.to_tuple()

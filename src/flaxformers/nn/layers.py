@@ -60,7 +60,8 @@ class RMSNorm(nn.Module):
 
 def layer_norm(epsilon: float, dtype: jnp.dtype, name: str | None = None) -> nn.LayerNorm:
     """transformers' LayerNorm: params `scale`/`bias`, statistics in float32."""
-    return nn.LayerNorm(epsilon=epsilon, dtype=dtype, param_dtype=jnp.float32, name=name)
+    # Two-pass variance, as PyTorch: E[x^2] - E[x]^2 cancels when |mean| >> std (fp32 errors of 1e-5 there).
+    return nn.LayerNorm(epsilon=epsilon, dtype=dtype, param_dtype=jnp.float32, use_fast_variance=False, name=name)
 
 
 # --- activations ---------------------------------------------------------------------------------
