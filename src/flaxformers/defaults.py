@@ -180,26 +180,52 @@ def load_causal_lm(path_or_gguf: str | os.PathLike, dtype: Any = None, **kwargs:
     path = os.fspath(path_or_gguf)
     gguf = path if path.endswith(".gguf") else (_single_gguf(path) if os.path.isdir(path) else None)
     if gguf is not None:
+        from flaxformers.auto import config_class_for
         from flaxformers.checkpoints.gguf import read_gguf
         from flaxformers.checkpoints.gguf_mapping import gguf_config
         from flaxformers.tokenizers.gguf import gguf_tokenizer
 
         gguf = os.path.abspath(gguf)
         header = read_gguf(gguf)
-        cls = model_class_for(gguf_config(header)["model_type"], "causal-lm")
+        config = gguf_config(header)
+        check_can_generate(config_class_for(config["model_type"]).from_dict(config), gguf)
+        cls = model_class_for(config["model_type"], "causal-lm")
         # The tokenizer (Python-bound) builds while the weights dequantize (NumPy, GIL released).
         with ThreadPoolExecutor(max_workers=1) as pool:
             tokenizer_future = pool.submit(gguf_tokenizer, header)
             model = cls.from_pretrained(os.path.dirname(gguf), dtype=dtype, gguf_file=gguf, **kwargs)
             tokenizer = tokenizer_future.result()
     else:
+        from flaxformers.auto import AutoConfig
         from flaxformers.tokenizers import AutoTokenizer
 
+        check_can_generate(AutoConfig.from_pretrained(path), path)
         model = FlaxAutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path)
     if dtype != jnp.float32:
         model.params = model._cast_floating_to(model.params, dtype)
     return model, tokenizer
+
+
+class NotACausalLM(ValueError):
+    """The checkpoint has no language-modeling head that generates (an encoder, say)."""
+
+
+def check_can_generate(config: Any, path: str) -> None:
+    """Refuse, before any weights are read, a checkpoint whose model cannot generate text.
+
+    A checkpoint saved as a causal LM can. Any other (a base model, an encoder) is asked whether its
+    causal-LM class can keep a cache, without building weights: a bidirectional encoder cannot.
+    """
+    from flaxformers.auto import model_class_for
+
+    if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in config.architectures or ()):
+        return
+    try:
+        model_class_for(config.model_type, "causal-lm")(config, _do_init=False).init_cache(1, 2)
+    except ValueError as e:
+        kind = ", ".join(config.architectures or [config.model_type])
+        raise NotACausalLM(f"{path} holds a {kind}, which cannot generate text ({e})") from None
 
 
 def load_default_causal_lm(dtype: Any = None) -> tuple[Any, Any]:
@@ -210,6 +236,8 @@ def load_default_causal_lm(dtype: Any = None) -> tuple[Any, Any]:
 __all__ = [
     "GEMMA_TERMS_URL",
     "DefaultModelMissing",
+    "NotACausalLM",
+    "check_can_generate",
     "cache_dir",
     "chat_gguf_path",
     "embed_model_dir",

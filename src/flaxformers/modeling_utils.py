@@ -8,6 +8,7 @@ that `init` needs, and a `__call__` with their exact signature that ends in `sel
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import os
 from typing import Any, ClassVar
@@ -26,15 +27,51 @@ from flaxformers.generation.mixin import GenerationMixin
 logger = logging.getLogger("flaxformers")
 
 
-def cache_length(cache: Any) -> int | None:
+def cache_length(cache: Any, input_shape: tuple[int, ...] | None = None) -> int | None:
     """Number of slots of an `init_cache` tree (`cached_key` is [(L,) B, S, K, H]; scan-over-layers
-    stacks a leading layer axis), None without a cache."""
+    stacks a leading layer axis), None without a cache.
+
+    With `input_shape` [B, T] it also checks that the cache fits these inputs: built for B rows,
+    with room for T more tokens. A full cache would otherwise clamp its writes and give wrong
+    logits without a word. (Under a trace the filled length is unknown; the batch is still checked.)
+    """
     if not cache:
         return None
-    for path, leaf in flatten(unfreeze(cache)).items():
-        if path[-1] == "cached_key":
-            return int(jnp.shape(leaf)[-3])
-    raise ValueError("past_key_values holds no `cached_key`: pass the dict that `model.init_cache(...)` returned.")
+    flat = flatten(unfreeze(cache))
+    keys = [leaf for path, leaf in flat.items() if path[-1] == "cached_key"]
+    if not keys:
+        raise ValueError("past_key_values holds no `cached_key`: pass the dict that `model.init_cache(...)` returned.")
+    rows, length = (int(n) for n in jnp.shape(keys[0])[-4:-2])
+    if input_shape is None:
+        return length
+    batch, new_tokens = input_shape[0], input_shape[-1]
+    if rows != batch:
+        raise ValueError(
+            f"past_key_values was built for batch size {rows}, but the input has {batch} rows. Build the cache "
+            f"for this batch: model.init_cache({batch}, max_length)."
+        )
+    index = next(leaf for path, leaf in flat.items() if path[-1] == "cache_index")
+    if not isinstance(index, jax.core.Tracer):
+        filled = int(np.max(np.asarray(index)))  # scan-over-layers: one (equal) index per layer
+        if filled + new_tokens > length:
+            raise ValueError(
+                f"past_key_values has room for {length} positions (init_cache max_length={length}) and holds "
+                f"{filled}, so these {new_tokens} more need {filled + new_tokens}. Build a larger cache: "
+                f"model.init_cache(batch_size, max_length={filled + new_tokens}) or more."
+            )
+    return length
+
+
+# from_pretrained arguments transformers 4.57 accepted that change nothing here: the weights format is
+# read from the files (`from_pt`), and there is no remote code, proxy or resumable download to set up.
+_IGNORED_457_KWARGS = ("from_pt", "resume_download", "proxies", "trust_remote_code", "mirror", "_from_pipeline",
+                       "_from_auto", "_commit_hash", "adapter_kwargs")
+
+
+def _takes(module: nn.Module, argument: str) -> bool:
+    """Whether a module's `__call__` has this keyword (image models without attention take no
+    `output_attentions`)."""
+    return argument in inspect.signature(type(module).__call__).parameters
 
 
 class FlaxPreTrainedModel(GenerationMixin):
@@ -44,14 +81,17 @@ class FlaxPreTrainedModel(GenerationMixin):
     main_input_name: ClassVar[str] = "input_ids"
     # Checkpoint names (regexes) that a PyTorch checkpoint may hold and this class does not use.
     _keys_to_ignore_on_load_unexpected: ClassVar[tuple[str, ...]] = ()
-    _pt_renames: ClassVar[tuple[tuple[str, str], ...]] = ()
     # PyTorch names that hold a copy of another weight when `tie_word_embeddings` is set.
     _tied_weights_keys: ClassVar[dict[str, str]] = {}
+    # Variable collections kept next to `params` (batch norm's `batch_stats`). With any, `model.params`
+    # is the whole state `{"params": ..., "batch_stats": ...}`, as transformers 4.x Flax kept it, and
+    # `train=True` returns `(outputs, {"batch_stats": ...})` with the updated statistics.
+    _state_collections: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
         config: PretrainedConfig,
-        input_shape: tuple[int, ...] = (1, 1),
+        input_shape: tuple[int, ...] | None = None,
         seed: int = 0,
         dtype: jnp.dtype = jnp.float32,
         _do_init: bool = True,
@@ -68,17 +108,22 @@ class FlaxPreTrainedModel(GenerationMixin):
         self._module_kwargs = kwargs
         self.key = jax.random.PRNGKey(seed)
         self.dtype = dtype
-        self.input_shape = input_shape
+        self.input_shape = self.default_input_shape(config) if input_shape is None else input_shape
         self.generation_config = self._default_generation_config()
         self._is_initialized = _do_init
         self._missing_keys: set[tuple[str, ...]] = set()
-        init_fn = lambda rng: self.init_weights(rng, input_shape)  # noqa: E731
+        init_fn = lambda rng: self.init_weights(rng, self.input_shape)  # noqa: E731
         self._params_shape_tree = jax.eval_shape(init_fn, self.key)
         self._required_params = set(flatten(unfreeze(self._params_shape_tree)))
         if _do_init:
             self.params = init_fn(self.key)
 
     # --- what families provide -----------------------------------------------------------------
+    @staticmethod
+    def default_input_shape(config: PretrainedConfig) -> tuple[int, ...]:
+        """The `input_shape` that `init` traces when none is given: one token."""
+        return (1, 1)
+
     def dummy_inputs(self, input_shape: tuple[int, ...]) -> dict[str, jax.Array]:
         """Keyword inputs of `module.init` for `input_shape`."""
         input_ids = jnp.zeros(input_shape, dtype="i4")
@@ -87,10 +132,12 @@ class FlaxPreTrainedModel(GenerationMixin):
     # --- init ------------------------------------------------------------------------------------
     def init_weights(self, rng: jax.Array, input_shape: tuple[int, ...], params: Any = None) -> dict:
         params_rng, dropout_rng = jax.random.split(rng)
-        variables = self.module.init(
-            {"params": params_rng, "dropout": dropout_rng}, **self.dummy_inputs(input_shape), return_dict=False
-        )
-        random_params = unfreeze(variables["params"])
+        # One compiled init: tracing it is much faster than running the model op by op.
+        init = jax.jit(lambda rngs, inputs: self.module.init(rngs, **inputs, return_dict=False))
+        variables = init({"params": params_rng, "dropout": dropout_rng}, self.dummy_inputs(input_shape))
+        collections = ("params", *self._state_collections)
+        state = variables["params"] if len(collections) == 1 else {c: variables[c] for c in collections}
+        random_params = unfreeze(state)
         if params is None:
             return random_params
         flat, random_flat = flatten(unfreeze(params)), flatten(random_params)
@@ -200,6 +247,11 @@ class FlaxPreTrainedModel(GenerationMixin):
         names = inspect.signature(self.__call__).parameters
         return {k: v for k, v in batch.items() if k in names}
 
+    @property
+    def _token_config(self) -> PretrainedConfig:
+        """The config token ids are checked against (a text-and-image model: its text tower's)."""
+        return self.config
+
     def _check_input_ids(self, input_ids: Any, position_ids: Any = None) -> None:
         """Clear errors for token ids out of range and sequences longer than the positions."""
         if isinstance(input_ids, jax.core.Tracer):
@@ -207,13 +259,13 @@ class FlaxPreTrainedModel(GenerationMixin):
         ids = np.asarray(input_ids)
         if ids.ndim != 2:
             raise ValueError(f"input_ids must be [batch, sequence], got shape {ids.shape}.")
-        vocab = self.config.vocab_size
+        vocab = self._token_config.vocab_size
         if ids.size and (ids.max() >= vocab or ids.min() < 0):
             raise ValueError(
                 f"input_ids holds token ids outside [0, vocab_size={vocab}) (min {ids.min()}, max {ids.max()}). "
                 "Check that the tokenizer belongs to this model."
             )
-        max_positions = getattr(self.config, "max_position_embeddings", None)
+        max_positions = getattr(self._token_config, "max_position_embeddings", None)
         if max_positions is not None and position_ids is not None and not isinstance(position_ids, jax.core.Tracer):
             top = int(np.asarray(position_ids).max(initial=0))
             if top >= max_positions:
@@ -229,7 +281,7 @@ class FlaxPreTrainedModel(GenerationMixin):
         With a cache, slots past the ones written so far are hidden by causality, so all ones is the
         right default; generation passes 1 for real tokens (past, current and future), 0 for padding.
         """
-        cache_len = cache_length(past_key_values)
+        cache_len = cache_length(past_key_values, input_shape)
         expected = (*input_shape[:-1], cache_len or input_shape[-1])
         if attention_mask is None:
             return jnp.ones(expected, dtype="i4")
@@ -278,22 +330,28 @@ class FlaxPreTrainedModel(GenerationMixin):
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
         return_dict = cfg.return_dict if return_dict is None else return_dict
-        variables: dict[str, Any] = {"params": params if params is not None else self.params}
+        params = params if params is not None else self.params
+        variables: dict[str, Any] = dict(params) if self._state_collections else {"params": params}
         mutable: Any = False
         if past_key_values:
             variables["cache"] = past_key_values
             mutable = ["cache"]
+        if train and self._state_collections:  # batch statistics update in training
+            mutable = list(self._state_collections)
         rngs = {**({"dropout": dropout_rng} if dropout_rng is not None else {}), **(rngs or {})}
+        flags = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
         outputs = self.module.apply(
             variables,
             **inputs,
             deterministic=not train,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
+            **{k: v for k, v in flags.items() if _takes(self.module, k)},
             return_dict=return_dict,
             rngs=rngs,
             mutable=mutable,
         )
+        if train and self._state_collections:
+            outputs, updated = outputs
+            return outputs, unfreeze(updated)
         if past_key_values is not None and mutable:
             outputs, updated = outputs
             cache = unfreeze(updated["cache"])
@@ -326,9 +384,9 @@ class FlaxPreTrainedModel(GenerationMixin):
         tied = cls._tied_weights_keys if getattr(config, "tie_word_embeddings", False) else {}
         return ConversionRules(
             base_model_prefix=cls.base_model_prefix,
-            renames=cls._pt_renames,
             ignore_unexpected=cls._keys_to_ignore_on_load_unexpected,
             tied=dict(tied),
+            collections=("params", *cls._state_collections) if cls._state_collections else (),
         )
 
     @classmethod
@@ -359,6 +417,9 @@ class FlaxPreTrainedModel(GenerationMixin):
         (`flaxformers.training.sharding`); `scan_layers=True` stacks the layers for `nn.scan`.
         """
         path = os.fspath(pretrained_model_name_or_path)
+        token = kwargs.pop("use_auth_token", token)  # transformers 4.x's older name
+        for name in _IGNORED_457_KWARGS:
+            kwargs.pop(name, None)
         hub_kwargs = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
                           force_download=force_download, subfolder=subfolder)
         state_dict = None
@@ -390,8 +451,9 @@ class FlaxPreTrainedModel(GenerationMixin):
         shape_tree = unfreeze(model.params_shape_tree)
         scanned = is_scanned(shape_tree)  # checkpoints hold per-layer params; stack them after loading
         shapes = flatten(unstack_layer_params(shape_tree) if scanned else shape_tree)
-        place = None
-        if mesh is not None:  # each tensor goes to its devices as it is read
+        # Each tensor goes to its device(s) as it is converted: no second host copy of the weights.
+        place = lambda _, array: jnp.asarray(array)  # noqa: E731
+        if mesh is not None:
             from flaxformers.training.sharding import param_placer
 
             place = param_placer(model, mesh)
@@ -401,18 +463,9 @@ class FlaxPreTrainedModel(GenerationMixin):
             ignore_mismatched_sizes=ignore_mismatched_sizes, allow_pickle=allow_pickle, state_dict=state_dict,
             place=place,
         )
-        if report.unexpected:
-            logger.warning(
-                "Some weights of the checkpoint at %s were not used when initializing %s: %s",
-                path, cls.__name__, report.unexpected,
-            )
+        report.log(logger, cls.__name__, path)
         missing = {p for p in shapes if p not in flat}  # absent, or mismatched and ignored
-        if missing:
-            logger.warning(
-                "Some weights of %s were not initialized from the checkpoint at %s and are newly initialized: %s",
-                cls.__name__, path, sorted("/".join(p) for p in missing),
-            )
-        params = unflatten({p: v if place is not None else jnp.asarray(v) for p, v in flat.items()})
+        params = unflatten(flat)
         if scanned:  # a stacked param with any layer missing counts as missing
             params = stack_layer_params(params, shape_tree)
             missing = set(flatten(shape_tree)) - set(flatten(params))
@@ -441,9 +494,12 @@ class FlaxPreTrainedModel(GenerationMixin):
         **kwargs: Any,
     ) -> None:
         """Write config.json and weights: PyTorch-layout safetensors (default), or Flax msgpack
-        with `safe_serialization=False`. Sharded past `max_shard_size`; every file written atomically."""
+        with `safe_serialization=False`, sharded past `max_shard_size`. The weights replace those of an
+        earlier save atomically as a whole (`io.save_weights`)."""
         if push_to_hub:
-            raise NotImplementedError("push_to_hub is not supported: save locally, then `huggingface-cli upload`.")
+            from flaxformers.checkpoints.hub import hub_cli
+
+            raise NotImplementedError(f"push_to_hub is not supported: save locally, then `{hub_cli()} upload`.")
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_directory={save_directory!r} is a file; pass a directory.")
@@ -458,23 +514,11 @@ class FlaxPreTrainedModel(GenerationMixin):
             self.generation_config.save_pretrained(save_directory)
         flat = {p: np.asarray(jax.device_get(v)) for p, v in flatten(unfreeze(params)).items()}
         if safe_serialization:
-            state = {**flax_to_state_dict(flat, self._conversion_rules(self.config)), **self.constant_tensors()}
-            io.write_state_dict(state, save_directory, max_shard_size=max_shard_size)
-            stale = (io.FLAX_WEIGHTS_NAME, io.FLAX_WEIGHTS_INDEX_NAME)
-        else:
-            tensors = {"/".join(p): v for p, v in flat.items()}
-            shards = io.shard_names(tensors, io.parse_size(max_shard_size))
-            if len(shards) == 1:
-                io.write_msgpack(unflatten(flat), os.path.join(save_directory, io.FLAX_WEIGHTS_NAME))
-            else:
-                io.save_sharded(
-                    tensors, save_directory, io.FLAX_WEIGHTS_NAME, io.FLAX_WEIGHTS_INDEX_NAME, max_shard_size,
-                    io.write_msgpack,  # shards hold flat '/'-joined names, as transformers 4.x wrote them
-                )
-            stale = (io.SAFE_WEIGHTS_NAME, io.SAFE_WEIGHTS_INDEX_NAME)
-        for name in stale:  # a directory holds one format, so loading is unambiguous
-            if os.path.exists(os.path.join(save_directory, name)):
-                os.remove(os.path.join(save_directory, name))
+            io.save_weights({**flax_to_state_dict(flat, self._conversion_rules(self.config)), **self.constant_tensors()},
+                            save_directory,
+                            "safetensors", max_shard_size)
+        else:  # msgpack shards hold flat '/'-joined names, as transformers 4.x wrote them
+            io.save_weights({"/".join(p): v for p, v in flat.items()}, save_directory, "msgpack", max_shard_size)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(config={type(self.config).__name__}, dtype={jnp.dtype(self.dtype).name})"

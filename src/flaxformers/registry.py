@@ -58,7 +58,9 @@ class TokenizerHint:
 
     `files` are the legacy files the builder reads (the first is the one looked for); `builder` is
     `"module:function"` called as `builder(*paths, tokenizer_config, **kwargs)`; `classes` are the
-    `tokenizer_class` names of `tokenizer_config.json` that mean this family's tokenizer.
+    `tokenizer_class` names of `tokenizer_config.json` that mean this family's tokenizer. With
+    `by_files=False` the hint is used only by class or `model_type`, never because its files are there
+    (files another family's tokenizer also has).
     """
 
     files: tuple[str, ...]
@@ -67,6 +69,7 @@ class TokenizerHint:
     # Whether the family's tokenizer returns `token_type_ids` (transformers' `model_input_names`); None: as its
     # post-processor assigns segments. Applies to a `tokenizer.json` of a checkpoint of this family too.
     token_type_ids: bool | None = None
+    by_files: bool = True
 
     def load(self) -> Any:
         module, _, function = self.builder.partition(":")

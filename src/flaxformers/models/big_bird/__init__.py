@@ -26,7 +26,7 @@ FAMILY = Family(
     },
     partition_rules=ENCODER_PARTITION_RULES,
     tokenizer=TokenizerHint(("spiece.model",), "flaxformers.models.big_bird.tokenization:big_bird_tokenizer",
-                            classes=("BigBirdTokenizer", "BigBirdTokenizerFast"), token_type_ids=False),
+                            classes=("BigBirdTokenizer", "BigBirdTokenizerFast"), token_type_ids=False, by_files=False),
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

@@ -29,7 +29,7 @@ FAMILY = Family(
         (r"(attention/out_lin|ffn/lin2)/kernel$", ("tensor", "fsdp")),
     ),
     tokenizer=TokenizerHint(BERT.tokenizer.files, "flaxformers.models.distilbert.tokenization:distilbert_tokenizer",
-                            classes=("DistilBertTokenizer", "DistilBertTokenizerFast"), token_type_ids=False),
+                            classes=("DistilBertTokenizer", "DistilBertTokenizerFast"), token_type_ids=False, by_files=False),
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

@@ -25,7 +25,7 @@ FAMILY = Family(
         "modeling": (*_HEADS.values(), "FlaxElectraPreTrainedModel"),
     },
     partition_rules=ENCODER_PARTITION_RULES,
-    tokenizer=TokenizerHint(BERT.tokenizer.files, BERT.tokenizer.builder, classes=("ElectraTokenizer", "ElectraTokenizerFast")),
+    tokenizer=TokenizerHint(BERT.tokenizer.files, BERT.tokenizer.builder, classes=("ElectraTokenizer", "ElectraTokenizerFast"), by_files=False),
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

@@ -16,7 +16,7 @@ _HEADS = {
 
 # Byte-level BPE with `<s> A </s></s> B </s>`; RoBERTa-PreLayerNorm checkpoints use it too.
 TOKENIZER = TokenizerHint(("vocab.json", "merges.txt"), "flaxformers.models.roberta.tokenization:roberta_tokenizer",
-                          classes=("RobertaTokenizer", "RobertaTokenizerFast"), token_type_ids=False)
+                          classes=("RobertaTokenizer", "RobertaTokenizerFast"), token_type_ids=False, by_files=False)
 
 FAMILY = Family(
     name="roberta",

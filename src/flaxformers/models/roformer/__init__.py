@@ -24,7 +24,7 @@ FAMILY = Family(
     partition_rules=ENCODER_PARTITION_RULES,
     # WordPiece; transformers' jieba pre-tokenizer for Chinese cannot be written in tokenizer.json.
     tokenizer=TokenizerHint(BERT.tokenizer.files, BERT.tokenizer.builder,
-                            classes=("RoFormerTokenizer", "RoFormerTokenizerFast")),
+                            classes=("RoFormerTokenizer", "RoFormerTokenizerFast"), by_files=False),
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())
