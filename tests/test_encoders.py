@@ -102,7 +102,8 @@ def _randomise(model: torch.nn.Module, seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "norm" in name.lower() and name.endswith("weight"):
+            module = name.split(".")[-2].lower() if "." in name else ""
+            if "norm" in module and name.endswith("weight"):  # LayerNorm, layer_norm, sa_layer_norm, ...
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=generator))
             elif name.endswith("bias"):
                 p.copy_(0.1 * torch.randn(p.shape, generator=generator))
