@@ -342,8 +342,7 @@ class Tokenizer:
         backend = tokenizers.Tokenizer.from_file(tokenizer_json)
         _set_normalizer_options(backend, config or {}, kwargs)
         tokenizer = cls(backend, **{**special_tokens_from_config(config or {}), **kwargs})
-        if isinstance(backend.model, tokenizers.models.WordPiece):  # WordPiece encoders take segment ids
-            tokenizer.uses_token_types = True
+        tokenizer.uses_token_types = _uses_token_types(backend, config or {})
         return tokenizer
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
@@ -359,6 +358,23 @@ class Tokenizer:
         elif self.chat_template:
             config["chat_template"] = [{"name": k, "template": v} for k, v in self.chat_template.items()]
         atomic_write_text(os.path.join(directory, "tokenizer_config.json"), json.dumps(config, indent=2) + "\n")
+
+
+def _uses_token_types(backend: tokenizers.Tokenizer, config: dict[str, Any]) -> bool:
+    """Whether the model takes segment ids: `model_input_names` of tokenizer_config.json when it says, else
+    whether the post-processor gives a pair's second sequence segment id 1 (`[CLS] A [SEP] B [SEP]`)."""
+    names = config.get("model_input_names")
+    if names:
+        return "token_type_ids" in names
+    processor = json.loads(backend.to_str()).get("post_processor") or {}
+    steps = processor.get("processors", [processor]) if processor.get("type") == "Sequence" else [processor]
+    for step in steps:
+        if step.get("type") == "BertProcessing":
+            return True
+        pair = step.get("pair", []) if step.get("type") == "TemplateProcessing" else []
+        if any(piece.get(kind, {}).get("type_id") for piece in pair for kind in ("Sequence", "SpecialToken")):
+            return True
+    return False
 
 
 # transformers' BertTokenizerFast option -> the BertNormalizer field it sets
@@ -444,6 +460,9 @@ class AutoTokenizer:
         if file is not None:
             options = {k: kwargs.pop(k) for k in _ADAPT_OPTIONS if k in kwargs}
             tokenizer = Tokenizer.from_file(file, config, **kwargs)
+            family_hint = _model_type_hint(path, hub)
+            if family_hint is not None and family_hint.token_type_ids is not None and not config.get("model_input_names"):
+                tokenizer.uses_token_types = family_hint.token_type_ids
             hint = _family_hint(path, config, hub)
             if hint is not None and hint.adapt is not None:  # what tokenizer.json does not say (language codes)
                 tokenizer = hint.load_adapt()(tokenizer, config, **options)
@@ -460,6 +479,19 @@ class AutoTokenizer:
 _ADAPT_OPTIONS = ("src_lang", "tgt_lang")
 
 
+def _model_type_hint(path: str, hub: dict[str, Any]) -> TokenizerHint | None:
+    """The tokenizer hint of the family of `config.json`'s model_type, if the directory has one."""
+    from flaxformers import registry
+
+    model_config = resolve_file(path, "config.json", required=False, **hub)
+    if model_config is None:
+        return None
+    with open(model_config, encoding="utf-8") as f:
+        model_type = json.load(f).get("model_type")
+    family = registry.model_types().get(model_type, (None,))[0]
+    return None if family is None else family.tokenizer
+
+
 def _family_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> TokenizerHint | None:
     """The tokenizer hint of the checkpoint's family: by `tokenizer_class`, else `model_type`."""
     from flaxformers import registry
@@ -468,14 +500,7 @@ def _family_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> Toke
     for _, hint in registry.tokenizer_hints():
         if tokenizer_class in hint.classes:
             return hint
-    model_config = resolve_file(path, "config.json", required=False, **hub)
-    if model_config is not None:
-        with open(model_config, encoding="utf-8") as f:
-            model_type = json.load(f).get("model_type")
-        family = registry.model_types().get(model_type, (None,))[0]
-        if family is not None:
-            return family.tokenizer
-    return None
+    return _model_type_hint(path, hub)
 
 
 def _legacy_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> TokenizerHint:

@@ -400,12 +400,12 @@ class FlaxBartPreTrainedModel(Seq2SeqPreTrainedModel):
         if gradient_checkpointing:
             self.enable_gradient_checkpointing()
 
-    def _extra_state_dict(self, params: dict[tuple[str, ...], np.ndarray]) -> dict[str, np.ndarray]:
+    def constant_tensors(self) -> dict[str, np.ndarray]:
         """transformers stores the fixed sinusoidal tables as weights of the sinusoidal families."""
         cfg = self.config
         if not cfg.architecture.sinusoidal_positions:
             return {}
-        prefix = f"{self.base_model_prefix}." if any(p[0] == self.base_model_prefix for p in params) else ""
+        prefix = f"{self.base_model_prefix}." if self.base_model_prefix in self.params_shape_tree else ""
         table = sinusoidal_positions(cfg.max_position_embeddings, cfg.d_model)
         return {f"{prefix}{side}.embed_positions.weight": table for side in ("encoder", "decoder")}
 
