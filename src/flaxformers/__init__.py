@@ -15,8 +15,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["GenerationConfig"], "flaxformers.generation.config"),
     **dict.fromkeys(["TextStreamer", "TextIteratorStreamer", "TokenIteratorStreamer"], "flaxformers.generation.streamers"),
     **dict.fromkeys(["AutoTokenizer", "Tokenizer"], "flaxformers.tokenizers"),
-    **dict.fromkeys(["AutoConfig", *AUTO_TASKS.values()], "flaxformers.auto"),
     **dict.fromkeys(["pipeline"], "flaxformers.pipelines"),
+    **dict.fromkeys(["AutoConfig", *AUTO_TASKS.values()], "flaxformers.auto"),
     **exports(),
 }
 

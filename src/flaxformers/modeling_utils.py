@@ -324,8 +324,10 @@ class FlaxPreTrainedModel(GenerationMixin):
         output_hidden_states: bool | None,
         return_dict: bool | None,
         rngs: dict[str, jax.Array] | None = None,
+        method: str | None = None,
     ):
-        """Apply the module; `rngs` adds named PRNG streams beside `dropout`."""
+        """Apply the module (`method`: one of its methods, e.g. an encoder-decoder's `encode`); `rngs` adds
+        named PRNG streams beside `dropout`."""
         cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -348,6 +350,7 @@ class FlaxPreTrainedModel(GenerationMixin):
             return_dict=return_dict,
             rngs=rngs,
             mutable=mutable,
+            **({"method": method} if method is not None else {}),
         )
         if train and self._state_collections:
             outputs, updated = outputs

@@ -104,3 +104,11 @@ FlaxTokenClassifierOutput = output_class("FlaxTokenClassifierOutput", "logits", 
 FlaxQuestionAnsweringModelOutput = output_class(
     "FlaxQuestionAnsweringModelOutput", "start_logits", "end_logits", "hidden_states", "attentions"
 )
+_SEQ2SEQ_FIELDS = ("past_key_values", "decoder_hidden_states", "decoder_attentions", "cross_attentions",
+                   "encoder_last_hidden_state", "encoder_hidden_states", "encoder_attentions")
+FlaxSeq2SeqModelOutput = output_class("FlaxSeq2SeqModelOutput", "last_hidden_state", *_SEQ2SEQ_FIELDS)
+FlaxSeq2SeqLMOutput = output_class("FlaxSeq2SeqLMOutput", "logits", *_SEQ2SEQ_FIELDS)
+FlaxSeq2SeqSequenceClassifierOutput = output_class("FlaxSeq2SeqSequenceClassifierOutput", "logits", *_SEQ2SEQ_FIELDS)
+FlaxSeq2SeqQuestionAnsweringModelOutput = output_class(
+    "FlaxSeq2SeqQuestionAnsweringModelOutput", "start_logits", "end_logits", *_SEQ2SEQ_FIELDS
+)
