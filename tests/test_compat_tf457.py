@@ -97,6 +97,9 @@ SPECS = [
           dict(vocab_size=64, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=32),
           {k: v for k, v in BERT_INPUTS.items() if k != "token_type_ids"}),
 ]
+# transformers 5 (whose numbers we follow; test_encoders checks them) reports the final LayerNorm's output
+# as the last hidden state; 4.57 Flax reported the state before that norm.
+next(s for s in SPECS if s["name"] == "robertaprelayernorm-formaskedlm")["versions_differ"] = ["hidden_states.2"]
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +125,8 @@ def test_msgpack_from_transformers_457_loads_and_matches(artifacts, spec):
     expected = np.load(path / "outputs.npz")
     outputs = model(**{k: np.asarray(v) for k, v in spec["inputs"].items()}, output_hidden_states=True)
     for key in expected.files:
+        if key in spec.get("versions_differ", ()):
+            continue
         field, _, index = key.partition(".")
         ours = outputs[field][int(index)] if index else outputs[field]
         assert_close(ours, expected[key], what=f"{spec['name']} {key}")

@@ -70,8 +70,9 @@ _IGNORED_457_KWARGS = ("from_pt", "resume_download", "proxies", "trust_remote_co
 
 def _takes(module: nn.Module, argument: str) -> bool:
     """Whether a module's `__call__` has this keyword (image models without attention take no
-    `output_attentions`)."""
-    return argument in inspect.signature(type(module).__call__).parameters
+    `output_attentions`); a `**kwargs` head passes everything on."""
+    parameters = inspect.signature(type(module).__call__).parameters
+    return argument in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
 class FlaxPreTrainedModel(GenerationMixin):
