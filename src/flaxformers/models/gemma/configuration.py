@@ -1,8 +1,9 @@
 """Gemma, Gemma 2 and Gemma 3 (text) configs: the keys of their `config.json` files.
 
-One architecture, three model types. Each config answers the same questions for the one Flax
-module (`layer_types`, `rope_for`, `attention_scale`, `attention_softcap`, `hidden_activation_name`,
-and the class switches `sandwich_norms` / `qk_norm`), so the module holds no `model_type` branches.
+One architecture, three model types. Each config answers the questions of the shared decoder
+(`flaxformers.nn.decoder`: `layer_types`, `rope_for`, `attention_scale`, `attention_softcap`,
+`hidden_activation_name`, and the class switches `sandwich_norms` / `qk_norm` / `norm_offset`), so
+no module holds `model_type` branches.
 
 RoPE keys are read in both spellings: transformers 4.x (`rope_theta`, `rope_scaling`,
 `rope_local_base_freq`) and transformers 5 (`rope_parameters`, flat or nested per layer type).
@@ -14,17 +15,18 @@ import logging
 from typing import Any, ClassVar
 
 from flaxformers.configuration_utils import PretrainedConfig
+from flaxformers.nn.rope_config import FULL, SLIDING, RopeSpec, rope_parameters, rope_spec
 
 logger = logging.getLogger("flaxformers")
-
-FULL, SLIDING = "full_attention", "sliding_attention"
-SUPPORTED_ROPE_TYPES = ("default", "linear")
 
 
 class GemmaConfig(PretrainedConfig):
     model_type = "gemma"
     sandwich_norms: ClassVar[bool] = False  # Gemma 2/3: norms after attention and around the MLP
     qk_norm: ClassVar[bool] = False  # Gemma 3: RMSNorm on each query and key head
+    norm_offset: ClassVar[float] = 1.0  # RMSNorms scale by (1 + w)
+    scale_embeddings: ClassVar[bool] = True  # embeddings times sqrt(hidden_size)
+    mlp_bias: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -102,19 +104,20 @@ class GemmaConfig(PretrainedConfig):
             return self.hidden_activation
         return "gelu_pytorch_tanh" if self.hidden_act == "gelu" else self.hidden_act
 
-    def rope_for(self, layer_type: str) -> tuple[float, float]:
-        """(base, linear scaling factor) of the rotary embedding of a layer type."""
-        params = self._rope_params(layer_type)
-        rope_type = params.get("rope_type", params.get("type", "default"))
-        factor = float(params.get("factor", 1.0)) if rope_type == "linear" else 1.0
-        return float(params["rope_theta"]), factor
+    @property
+    def qkv_bias(self) -> bool:
+        return self.attention_bias
+
+    @property
+    def o_bias(self) -> bool:
+        return self.attention_bias
+
+    def rope_for(self, layer_type: str) -> RopeSpec:
+        """The rotary embedding of a layer type."""
+        return rope_spec(self._rope_params(layer_type), self.head_dim, self.max_position_embeddings)
 
     def _rope_params(self, layer_type: str) -> dict[str, Any]:
-        # transformers 5 reads `rope_scaling` (the 4.x key) before `rope_parameters`, then fills `rope_theta`.
-        params = self.rope_scaling or self.rope_parameters or {}
-        if FULL in params or SLIDING in params:
-            params = params.get(layer_type) or params.get(FULL) or {}
-        return {"rope_theta": self.rope_theta, **params}
+        return rope_parameters(self, layer_type)
 
     # --- validation -------------------------------------------------------------------------------
     def _validate(self) -> None:
@@ -141,13 +144,10 @@ class GemmaConfig(PretrainedConfig):
         bad = sorted(set(self.layer_types) - {FULL, SLIDING})
         self._check(not bad, f"layer_types holds {bad}; expected only {FULL!r} and {SLIDING!r}.")
         for layer_type in sorted(set(self.layer_types)):
-            params = self._rope_params(layer_type)
-            rope_type = params.get("rope_type", params.get("type", "default"))
-            self._check(rope_type in SUPPORTED_ROPE_TYPES,
-                        f"rope_type={rope_type!r} ({layer_type}) is not supported; expected one of "
-                        f"{SUPPORTED_ROPE_TYPES}.")
-            self._check(rope_type != "linear" or float(params.get("factor", 0)) > 0,
-                        f"linear rope scaling ({layer_type}) needs a positive 'factor'.")
+            try:
+                self.rope_for(layer_type)
+            except ValueError as e:
+                self._check(False, f"{e} ({layer_type} layers)")
 
 
 class Gemma2Config(GemmaConfig):
