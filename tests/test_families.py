@@ -46,7 +46,8 @@ def _code_words(path: str) -> list[tuple[int, str]]:
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type in (tokenize.NAME, tokenize.STRING) and token.start[0] not in docstrings:
             separators = r"[^a-z0-9]+" if token.type == tokenize.NAME else r"[^a-z0-9_]+"
-            out += [(token.start[0], w) for w in re.split(separators, token.string.lower()) if w]
+            text = token.string.lower().replace("llama.cpp", "")  # the GGUF tool's name, not the family
+            out += [(token.start[0], w) for w in re.split(separators, text) if w]
     return out
 
 

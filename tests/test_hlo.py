@@ -20,9 +20,13 @@ from flaxformers import (
     FlaxGemma3ForCausalLM,
     FlaxGemmaForCausalLM,
     FlaxGPT2LMHeadModel,
+    FlaxLlamaForCausalLM,
+    FlaxMistralForCausalLM,
     Gemma3TextConfig,
     GemmaConfig,
     GPT2Config,
+    LlamaConfig,
+    MistralConfig,
 )
 from flaxformers.generation import GenerationConfig, engine
 from flaxformers.generation.mixin import GenerationRequest
@@ -80,6 +84,12 @@ OTHER_DECODERS = {
         vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=1, head_dim=40), _do_init=False),
     "gemma3-gqa": lambda: FlaxGemma3ForCausalLM(Gemma3TextConfig(
+        vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=40, sliding_window=4), _do_init=False),
+    "llama-gqa-tied": lambda: FlaxLlamaForCausalLM(LlamaConfig(
+        vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=40, tie_word_embeddings=True, attention_bias=True), _do_init=False),
+    "mistral-sliding": lambda: FlaxMistralForCausalLM(MistralConfig(
         vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, head_dim=40, sliding_window=4), _do_init=False),
     "bloom": lambda: FlaxBloomForCausalLM(BloomConfig(vocab_size=1000, hidden_size=96, n_layer=2, n_head=4),

@@ -187,7 +187,7 @@ class GenerationRequest:
             max_new = int(config.max_length) - prompt_len
         else:  # transformers' default: 20 new tokens, within the positions
             max_length = prompt_len + 20
-            positions = getattr(model.config, "max_position_embeddings", None)
+            positions = model.config.position_limit
             max_new = (min(max_length, positions) if positions else max_length) - prompt_len
         if max_new < 1:
             raise ValueError(
@@ -195,7 +195,7 @@ class GenerationRequest:
                 "Set max_new_tokens >= 1."
             )
         max_length = prompt_len + max_new
-        positions = getattr(model.config, "max_position_embeddings", None)
+        positions = model.config.position_limit
         longest = int(mask.sum(axis=1).max()) + max_new
         if positions is not None and longest > positions:
             raise ValueError(

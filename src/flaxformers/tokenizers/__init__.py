@@ -36,12 +36,14 @@ class Tokenizer:
         mask_token: str | None = None,
         padding_side: str = "right",
         model_max_length: int | None = None,
+        chat_template: str | None = None,
     ):
         self.backend = backend
         self.bos_token, self.eos_token, self.unk_token = bos_token, eos_token, unk_token
         self.pad_token, self.sep_token, self.cls_token, self.mask_token = pad_token, sep_token, cls_token, mask_token
         self.padding_side = padding_side
         self.model_max_length = model_max_length
+        self.chat_template = chat_template  # the Jinja template of `tokenizer_config.json` (or a GGUF), kept as text
         self.backend.no_padding()
         self.backend.no_truncation()
 
@@ -174,6 +176,8 @@ class Tokenizer:
         atomic_write_text(os.path.join(directory, "tokenizer.json"), self.backend.to_str())
         specials = {k: getattr(self, k) for k in _SPECIAL_KEYS if getattr(self, k) is not None}
         config = {**specials, "padding_side": self.padding_side, "model_max_length": self.model_max_length}
+        if self.chat_template is not None:
+            config["chat_template"] = self.chat_template
         atomic_write_text(os.path.join(directory, "tokenizer_config.json"), json.dumps(config, indent=2) + "\n")
 
 
@@ -215,6 +219,8 @@ def special_tokens_from_config(config: dict[str, Any]) -> dict[str, Any]:
     max_len = config.get("model_max_length")
     if isinstance(max_len, int) and max_len < 10**9:
         out["model_max_length"] = max_len
+    if isinstance(config.get("chat_template"), str):
+        out["chat_template"] = config["chat_template"]
     return out
 
 
