@@ -27,7 +27,9 @@ def model_dir(tmp_path_factory):
 def test_generate_streams_the_greedy_continuation(model_dir, capsys):
     prompt = "The quick brown fox"
     assert main(["generate", "--model", model_dir, prompt, "--max-new-tokens", "6", "--greedy"]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "Loading weights" in captured.err and "compiling" in captured.err  # no long phase is silent
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ids = np.array([tokenizer.encode(prompt)], np.int32)
     expected = FlaxGPT2LMHeadModel.from_pretrained(model_dir).generate(ids, max_new_tokens=6).sequences

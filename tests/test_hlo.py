@@ -115,3 +115,23 @@ def test_the_counter_sees_a_transposed_weight(model_params):
     x = np.ones((1, kernel.shape[1]), np.float32)
     hlo = jax.jit(lambda k, x: x @ k.T.copy() + k.T.sum()).lower(kernel, x).compile().as_text()
     assert weight_sized_ops(hlo, {tuple(kernel.shape)})
+
+
+def test_long_prompts_prefill_in_chunks_without_a_full_score_matrix():
+    """A 1024-token prompt prefills in 512-token chunks: no [.., T, S] array with T = S = 1024 is built,
+    while the same prompt through a plain forward builds one (so the check can fail)."""
+    model = FlaxGPT2LMHeadModel(GPT2Config(vocab_size=100, n_positions=1100, n_embd=16, n_layer=1, n_head=2),
+                                _do_init=False)
+    params = jax.jit(model.init_weights, static_argnums=1)(jax.random.PRNGKey(0), (1, 1))
+    ids = np.ones((1, 1024), np.int32)
+    config = GenerationConfig(max_new_tokens=4, eos_token_id=None, pad_token_id=0)
+    request = GenerationRequest.build(model, ids, None, config, False, {})
+    assert request.plan.bucket == 1024
+    gen = engine.compiled_generator(model, request.plan)
+    args = (request.processors, request.sampling, request.consts)
+    hlo = gen.prefill.lower(params, request.ids, request.mask, *args, jax.random.PRNGKey(0)).compile().as_text()
+    square = re.compile(r"f32\[(\d+,)*1024,(1028|1024)\]")  # scores [B, N, T, S] with S = 1024 + 4 new tokens
+    assert not square.search(hlo)
+    assert re.search(r"f32\[(\d+,)*512,1028\]", hlo)  # the chunk's scores
+    plain = jax.jit(lambda p, x: model(x, params=p).logits).lower(params, ids).compile().as_text()
+    assert square.search(plain)

@@ -33,6 +33,53 @@ _COMMON_DEFAULTS: dict[str, Any] = {
     "sep_token_id": None,
     "decoder_start_token_id": None,
 }
+# The rest of transformers 4.57's PretrainedConfig attributes, with its defaults. Code written for 4.57
+# reads them (`config.is_encoder_decoder`, `config.max_length`), so they read as 4.57 has them; a
+# config keeps and saves one only when it is set.
+_457_DEFAULTS: dict[str, Any] = {
+    "is_encoder_decoder": False,
+    "cross_attention_hidden_size": None,
+    "tie_encoder_decoder": False,
+    "torchscript": False,
+    "dtype": None,
+    "torch_dtype": None,
+    "use_bfloat16": False,
+    "tf_legacy_loss": False,
+    "pruned_heads": {},
+    "chunk_size_feed_forward": 0,
+    "finetuning_task": None,
+    "task_specific_params": None,
+    "tokenizer_class": None,
+    "prefix": None,
+    "transformers_version": None,
+    "_name_or_path": "",
+    # generation settings, which 4.x configs still carried (GenerationConfig.from_model_config reads them)
+    "max_length": 20,
+    "min_length": 0,
+    "do_sample": False,
+    "early_stopping": False,
+    "num_beams": 1,
+    "num_beam_groups": 1,
+    "diversity_penalty": 0.0,
+    "temperature": 1.0,
+    "top_k": 50,
+    "top_p": 1.0,
+    "typical_p": 1.0,
+    "repetition_penalty": 1.0,
+    "length_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0,
+    "bad_words_ids": None,
+    "num_return_sequences": 1,
+    "output_scores": False,
+    "return_dict_in_generate": False,
+    "forced_bos_token_id": None,
+    "forced_eos_token_id": None,
+    "remove_invalid_values": False,
+    "exponential_decay_length_penalty": None,
+    "suppress_tokens": None,
+    "begin_suppress_tokens": None,
+}
 # Activation names configs may use; nn.layers.ACTIVATIONS implements exactly these (kept here so that
 # configs import without jax).
 ACTIVATION_NAMES = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_python", "quick_gelu", "relu",
@@ -69,11 +116,25 @@ class PretrainedConfig:
         super().__setattr__(key, value)
 
     def __getattr__(self, key: str) -> Any:
-        # Only called when normal lookup fails: resolve aliases here.
+        # Only called when normal lookup fails: resolve aliases, then 4.57's defaults.
         mapped = type(self).attribute_map.get(key)
         if mapped is not None:
             return getattr(self, mapped)
+        if key in _457_DEFAULTS:
+            return copy.deepcopy(_457_DEFAULTS[key])
         raise AttributeError(f"{type(self).__name__} has no attribute {key!r}")
+
+    @property
+    def name_or_path(self) -> str:
+        return self._name_or_path
+
+    @name_or_path.setter
+    def name_or_path(self, value: str) -> None:
+        self._name_or_path = str(value)
+
+    @property
+    def use_return_dict(self) -> bool:
+        return self.return_dict and not self.torchscript
 
     # --- labels --------------------------------------------------------------------------------
     @property

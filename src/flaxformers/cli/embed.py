@@ -56,6 +56,9 @@ def _read_sentences(args: argparse.Namespace) -> list[str]:
 
 def _output_format(args: argparse.Namespace) -> str | None:
     if args.output is None:
+        if args.format == "npy":
+            raise ValueError("--format npy writes a binary array: pass --output FILE.npy as well (without "
+                             "--output, embeddings go to stdout as JSON lines).")
         return None
     if args.format is not None:
         return args.format

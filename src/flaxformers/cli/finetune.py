@@ -22,12 +22,12 @@ import sys
 import time
 from typing import Any
 
-from flaxformers.training.data import TASK_NAMES
+from flaxformers.training.data import TASK_NAMES, fields_help
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("finetune", help="fine-tune a model on a data file", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+                              epilog=fields_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model directory or repo id")
     p.add_argument("--train-file", required=True, help=".txt, .jsonl, .json, .csv or .tsv")
     p.add_argument("--task", required=True, choices=TASK_NAMES, help="which head to train")

@@ -37,9 +37,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_model(model: str | None, dtype: str) -> tuple[Any, Any]:
     """(model, tokenizer) from --model, or the default text model when --model is absent."""
-    from flaxformers.defaults import load_causal_lm, resolve_default
+    from flaxformers.defaults import NotACausalLM, load_causal_lm, resolve_default
 
-    return load_causal_lm(model if model is not None else resolve_default("causal-lm"), dtype=dtype)
+    try:
+        return load_causal_lm(model if model is not None else resolve_default("causal-lm"), dtype=dtype)
+    except NotACausalLM as e:
+        raise ValueError(
+            f"--model {model} cannot generate text: it is not a causal language model ({e}). Pass a causal LM "
+            "to --model (a GPT-2, Gemma or BLOOM checkpoint); for an encoder, use `flaxformers embed` or "
+            "`flaxformers fill-mask`."
+        ) from None
 
 
 def generation_kwargs(args: argparse.Namespace, model: Any) -> dict[str, Any]:
@@ -65,13 +72,13 @@ def run(args: argparse.Namespace) -> int:
 
     prompts = [sys.stdin.read() if p == "-" else p for p in args.prompts]
     model, tokenizer = load_model(args.model, args.dtype)
-    if not getattr(model, "can_generate", lambda: False)():
-        raise ValueError(f"{type(model).__name__} has no language-modeling head: pass a causal LM to --model.")
     kwargs = generation_kwargs(args, model)
     batch = tokenizer(prompts, padding=True, padding_side="left")
     key = jax.random.PRNGKey(args.seed)
     stream = len(prompts) == 1 and kwargs.get("num_beams", 1) == 1
     streamer = TextStreamer(tokenizer, skip_prompt=args.no_echo, skip_special_tokens=True) if stream else None
+    print("flaxformers: compiling the generation loop (once per prompt shape; later tokens are fast) ...",
+          file=sys.stderr, flush=True)
     out = model.generate(batch["input_ids"], attention_mask=batch["attention_mask"], prng_key=key, streamer=streamer,
                          **kwargs)
     if not stream:

@@ -53,7 +53,10 @@ class GenerationConfig:
 
     @classmethod
     def from_model_config(cls, model_config: Any) -> GenerationConfig:
-        values = {k: getattr(model_config, k) for k in _FROM_MODEL_CONFIG if getattr(model_config, k, None) is not None}
+        """The settings a model config carries: its special tokens, and (as in transformers 4.x) any
+        generation setting set on it, e.g. `config.max_length`."""
+        values = {k: getattr(model_config, k) for k in (*_FROM_MODEL_CONFIG, *DEFAULTS)
+                  if getattr(model_config, k, None) is not None}
         return cls(**values)
 
     @classmethod

@@ -2,8 +2,8 @@
 
 Two jitted functions per plan (a plan is the static part of a call: mode, batch, prompt bucket,
 new-token budget, beams, top-k bucket):
-  * `prefill` runs the left-padded prompt through the model into a fresh static KV cache and picks
-    the first new token;
+  * `prefill` runs the left-padded prompt through the model into a fresh static KV cache (the
+    engine's own layout, nn.attention.engine_cache) and picks the first new token;
   * `decode` runs a `lax.while_loop` of one-token steps until every row is done or `limit` is
     reached. Its state (cache included) is donated, so the cache is updated in place.
 
@@ -30,10 +30,17 @@ from flaxformers.generation.logits_process import (
     top_k_keep,
     top_p_remove_sorted,
 )
+from flaxformers.nn.attention import engine_cache
 from flaxformers.nn.stack import SCAN_KEY
 
 Array = Any
 BIG_NEG = -1.0e9  # transformers' "impossible" beam score
+PREFILL_CHUNK = 512  # prompt tokens per prefill step (bounds attention scores at [B, N, 512, S])
+
+
+def prefill_chunk(bucket: int) -> int:
+    """Tokens per prefill step: the whole prompt bucket when short, else PREFILL_CHUNK if it divides it."""
+    return PREFILL_CHUNK if bucket > PREFILL_CHUNK and bucket % PREFILL_CHUNK == 0 else bucket
 
 
 @dataclass(frozen=True)
@@ -94,16 +101,17 @@ class BeamState(struct.PyTreeNode):
 
 
 def map_cache_rows(fn, cache: Any) -> Any:
-    """`fn(x, batch_axis)` on every cache array that has rows; scan-over-layers caches stack layers on axis 0."""
+    """`fn(x, batch_axis)` on every array of an engine cache; scan-over-layers caches stack layers on axis 0."""
 
     def visit(path, x):
-        names = [getattr(k, "key", None) for k in path]
-        axis = 1 if SCAN_KEY in names else 0
-        if names[-1:] == ["cache_index"] or x.ndim <= axis:
-            return x
-        return fn(x, axis)
+        return fn(x, 1 if SCAN_KEY in [getattr(k, "key", None) for k in path] else 0)
 
     return jax.tree_util.tree_map_with_path(visit, cache)
+
+
+def new_cache(model: Any, batch: int, length: int) -> dict:
+    """A zeroed engine cache (nn.attention's per-row slot layout) for `batch` rows of `length` positions."""
+    return engine_cache(jax.eval_shape(lambda: model.init_cache(batch, length)))
 
 
 def _is_eos(tokens: Array, eos: Array) -> Array:
@@ -166,13 +174,26 @@ class CompiledGenerator:
         return outputs.logits[:, -1, :].astype(jnp.float32), mutated["cache"]  # [B, V]
 
     def _run_prompt(self, params, prompt, prompt_mask):
-        """Prefill: returns last-position logits, the cache, the cache mask and next positions."""
+        """Prefill: returns last-position logits, the cache, the cache mask and next positions.
+
+        A long prompt goes through in chunks of PREFILL_CHUNK tokens (a `lax.scan`, one compiled
+        step), so attention scores are [B, N, chunk, S] per layer, never [B, N, T, S].
+        """
         b, length = prompt.shape[0], self.plan.length
-        cache = self.model.init_cache(b, length)  # zeros, built inside the compiled function
+        cache = new_cache(self.model, b, length)  # zeros, built inside the compiled function
         mask = jnp.concatenate([prompt_mask, jnp.ones((b, self.plan.max_new_tokens), prompt_mask.dtype)], axis=1)
         positions = jnp.maximum(jnp.cumsum(prompt_mask, axis=1) - 1, 0)  # left padding does not count
-        logits, cache = self._forward(params, cache, prompt, mask, positions)
-        return logits, cache, mask, jnp.sum(prompt_mask, axis=1).astype(jnp.int32)
+        chunk = prefill_chunk(self.plan.bucket)
+        chunks = self.plan.bucket // chunk
+
+        def step(cache, xs):
+            ids, pos = xs  # [B, chunk] each
+            logits, cache = self._forward(params, cache, ids, mask, pos)
+            return cache, logits
+
+        split = lambda x: x.reshape(b, chunks, chunk).swapaxes(0, 1)  # noqa: E731  [chunks, B, chunk]
+        cache, logits = jax.lax.scan(step, cache, (split(prompt), split(positions)))
+        return logits[-1], cache, mask, jnp.sum(prompt_mask, axis=1).astype(jnp.int32)
 
     # --- greedy and sampling -------------------------------------------------------------------
     def _select(self, state: State, logits, processors, sampling, consts):

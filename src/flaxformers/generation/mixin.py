@@ -124,6 +124,10 @@ class GenerationMixin:
         prompt, then each new token as it is made. Returns `FlaxGreedySearchOutput`,
         `FlaxSampleOutput` or `FlaxBeamSearchOutput` with `sequences` [B * num_return_sequences,
         T + max_new_tokens] (rows that stopped early are padded with `pad_token_id`).
+
+        `jax.jit(model.generate)(input_ids, attention_mask=mask)` traces the whole loop, as in
+        transformers 4.x: the settings are static (from the generation config), nothing goes to the
+        host, and the mask is trusted to be left-padded.
         """
         if not getattr(type(self), "is_causal_lm", False):
             raise TypeError(
@@ -144,6 +148,8 @@ class GenerationMixin:
         params = params if params is not None else self.params
         if streamer is not None and request.plan.mode == "beam":
             raise ValueError("`streamer` cannot be used with beam search (num_beams > 1); use num_beams=1.")
+        if streamer is not None and request.traced:
+            raise ValueError("`streamer` cannot be used under jax.jit: a traced generate returns all tokens at once.")
         prng_key = prng_key if prng_key is not None else jax.random.PRNGKey(0)
         return request.run(self, params, prng_key, streamer)
 
@@ -155,17 +161,20 @@ class GenerationRequest:
     def build(cls, model, input_ids, attention_mask, config: GenerationConfig, explicit_max_length: bool,
               extra: dict[str, Any]) -> GenerationRequest:
         self = cls()
-        ids = np.asarray(input_ids)
-        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        # Under jax.jit the prompt is a tracer: values stay on the device, only shapes are known.
+        self.traced = any(isinstance(x, jax.core.Tracer) for x in (input_ids, attention_mask))
+        xp = jnp if self.traced else np
+        ids = xp.asarray(input_ids)
+        if ids.ndim != 2 or not xp.issubdtype(ids.dtype, xp.integer):
             raise ValueError(f"input_ids must be an integer array [batch, sequence], got shape {ids.shape} "
                              f"and dtype {ids.dtype}; wrap a single prompt as [ids].")
         if ids.shape[1] == 0:
             raise ValueError("input_ids is empty: pass at least one prompt token (e.g. the bos token).")
         model._check_input_ids(ids)
-        mask = np.ones_like(ids, np.int32) if attention_mask is None else np.asarray(attention_mask).astype(np.int32)
+        mask = xp.ones_like(ids, xp.int32) if attention_mask is None else xp.asarray(attention_mask).astype(xp.int32)
         if mask.shape != ids.shape:
             raise ValueError(f"attention_mask has shape {mask.shape} but input_ids has {ids.shape}; they must match.")
-        if ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
+        if not self.traced and ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
             raise ValueError(
                 "attention_mask is right-padded; decoder-only generation needs left padding: tokenize with "
                 "padding_side='left'."
@@ -196,11 +205,12 @@ class GenerationRequest:
             )
         max_length = prompt_len + max_new
         positions = model.config.position_limit
-        longest = int(mask.sum(axis=1).max()) + max_new
+        longest = (prompt_len if self.traced else int(mask.sum(axis=1).max())) + max_new
         if positions is not None and longest > positions:
             raise ValueError(
                 f"A prompt of {longest - max_new} tokens plus max_new_tokens={max_new} needs {longest} positions, "
-                f"more than the model's max_position_embeddings={positions}. Lower max_new_tokens or truncate."
+                f"more than the model's max_position_embeddings={positions}. Lower max_new_tokens or truncate"
+                + (" (under jax.jit the padded prompt width counts)." if self.traced else ".")
             )
         min_length = int(config.min_length or 0)
         if config.min_new_tokens is not None:
@@ -217,13 +227,14 @@ class GenerationRequest:
             raise ValueError(f"num_return_sequences={nrs} must be <= num_beams={num_beams}.")
         mode = "beam" if num_beams > 1 else ("sample" if config.do_sample else "greedy")
         if mode == "sample" and nrs > 1:  # each prompt row becomes nrs rows
-            ids, mask = np.repeat(ids, nrs, axis=0), np.repeat(mask, nrs, axis=0)
+            ids, mask = xp.repeat(ids, nrs, axis=0), xp.repeat(mask, nrs, axis=0)
 
-        # bucket: left-pad to a shared length so similar prompts reuse one compiled loop
-        bucket = prompt_bucket(prompt_len, extra.get("prompt_buckets"))
+        # bucket: left-pad to a shared length so similar prompts reuse one compiled loop (a traced
+        # call is compiled with its caller, for its own shape)
+        bucket = prompt_len if self.traced else prompt_bucket(prompt_len, extra.get("prompt_buckets"))
         offset = bucket - prompt_len
-        ids = np.concatenate([np.full((ids.shape[0], offset), fill, np.int32), ids.astype(np.int32)], axis=1)
-        mask = np.concatenate([np.zeros((mask.shape[0], offset), np.int32), mask], axis=1)
+        ids = xp.concatenate([xp.full((ids.shape[0], offset), fill, xp.int32), ids.astype(xp.int32)], axis=1)
+        mask = xp.concatenate([xp.zeros((mask.shape[0], offset), xp.int32), mask], axis=1)
 
         # processors, in transformers 5's order; lengths count from the bucket offset
         rows = ids.shape[0] * (num_beams if mode == "beam" else 1)
@@ -233,11 +244,11 @@ class GenerationRequest:
         eos_arr = i32(eos).reshape(-1)
         processors: list[FlaxLogitsProcessor] = []
         if config.repetition_penalty is not None and config.repetition_penalty != 1.0:
-            ignore = np.argmax(mask[:, offset:] != 0, axis=1)  # each row's left padding is not penalised
+            ignore = xp.argmax(mask[:, offset:] != 0, axis=1)  # each row's left padding is not penalised
             if mode == "beam":
-                ignore = np.repeat(ignore, num_beams)
+                ignore = xp.repeat(ignore, num_beams)
             processors.append(FlaxRepetitionPenaltyLogitsProcessor(
-                f32(config.repetition_penalty), i32(ignore), start))
+                f32(config.repetition_penalty), ignore.astype(xp.int32), start))
         if config.no_repeat_ngram_size:
             processors.append(FlaxNoRepeatNGramLogitsProcessor(int(config.no_repeat_ngram_size), start))
         if eos and min_length > 0:
@@ -283,19 +294,22 @@ class GenerationRequest:
     def run(self, model, params, prng_key, streamer):
         gen = engine.compiled_generator(model, self.plan)
         plan = self.plan
+        # The bucket padding is cut off on the host (a strided device slice would be a compiled
+        # copy); a traced call keeps everything on the device.
+        host = (lambda x: x) if self.traced else np.asarray
         if plan.mode == "beam":
             state = gen.prefill(params, self.ids, self.mask, self.processors, self.consts)
             state = gen.decode(params, state, self.processors, self.consts, np.int32(plan.length))
-            sequences = np.asarray(state.sequences)[:, : self.nrs].reshape(-1, plan.length)[:, self.offset:]
-            scores = np.asarray(state.scores)[:, : self.nrs].reshape(-1)
-            return FlaxBeamSearchOutput(sequences=_to_jax(sequences), scores=_to_jax(scores))
+            sequences = host(state.sequences)[:, : self.nrs].reshape(-1, plan.length)[:, self.offset:]
+            scores = host(state.scores)[:, : self.nrs].reshape(-1)
+            return FlaxBeamSearchOutput(sequences=self._out(sequences), scores=self._out(scores))
 
         output_cls = FlaxSampleOutput if plan.mode == "sample" else FlaxGreedySearchOutput
         args = (self.processors, self.sampling, self.consts)
         state, tokens, stopped = gen.prefill(params, self.ids, self.mask, *args, prng_key)
         if streamer is None:
             state, _, _ = gen.decode(params, state, *args, np.int32(plan.length))
-            return output_cls(sequences=_to_jax(np.asarray(state.sequences)[:, self.offset:]))
+            return output_cls(sequences=self._out(host(state.sequences)[:, self.offset:]))
 
         streamer.put(self.ids[:, self.offset:])
         cur_len, pending = plan.bucket + 1, (state, tokens, stopped)
@@ -310,6 +324,9 @@ class GenerationRequest:
             pending, cur_len = ahead, cur_len + 1
         streamer.end()
         return output_cls(sequences=_to_jax(np.asarray(final.sequences)[:, self.offset:]))
+
+    def _out(self, array: Any) -> jax.Array:
+        return array if self.traced else _to_jax(array)
 
 
 def _to_jax(array: np.ndarray) -> jax.Array:

@@ -3,14 +3,19 @@
 Shapes use B batch, T query length, S key length, N query heads, K key/value heads,
 G = N // K query heads per key/value head, H head dim.
 
-The cache lives in the calling module's `cache` collection under transformers 4.x Flax's names
-(`cached_key`, `cached_value`, `cache_index`), so `init_cache` trees are interchangeable with theirs.
-`cache_index` is one scalar for the batch: rows are aligned by left padding, not by per-row offsets.
+Two cache layouts live in the calling module's `cache` collection:
+  * transformers 4.x Flax's (`cached_key`, `cached_value` [B, S, K, H], one scalar `cache_index`),
+    which `model.init_cache` builds, so its trees are interchangeable with theirs;
+  * the generation engine's own (`key_slots`, `value_slots` [B, K, S, H], `slot_index` [B]): each row
+    writes at its own position, which continuous batching needs, and the keys are already in the
+    layout XLA's dot reads (the 4.x layout costs a transposed copy of the whole cache per layer
+    per step). `engine_cache(shapes)` turns an `init_cache` shape tree into it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -28,14 +33,46 @@ class AttentionSpec:
     dropout_rate: float = 0.0
 
 
+# The engine's cache: rows at their own positions, keys and values [B, K, S, H].
+KEY_SLOTS, VALUE_SLOTS, SLOT_INDEX = "key_slots", "value_slots", "slot_index"
+ROWS_LAYOUT, SLOTS_LAYOUT = "bskh", "bksh"  # key/value axis order: 4.x cache (and no cache), engine cache
+
+
+def engine_cache(init_cache_shapes: Any) -> dict:
+    """A zeroed engine cache with the structure of an `init_cache` tree (arrays or shapes): every
+    `cached_key`/`cached_value` [..., B, S, K, H] becomes `key_slots`/`value_slots` [..., B, K, S, H]
+    and `cache_index` a per-row `slot_index` [..., B] (leading axes: stacked layers)."""
+    if "cached_key" not in init_cache_shapes:
+        return {k: engine_cache(v) for k, v in init_cache_shapes.items()}
+    *lead, b, s, k, h = init_cache_shapes["cached_key"].shape
+    dtype = init_cache_shapes["cached_key"].dtype
+    return {KEY_SLOTS: jnp.zeros((*lead, b, k, s, h), dtype), VALUE_SLOTS: jnp.zeros((*lead, b, k, s, h), dtype),
+            SLOT_INDEX: jnp.zeros((*lead, b), jnp.int32)}
+
+
+def _write_slots(module: nn.Module, key: jax.Array, value: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Engine cache: each row writes its T new keys at its own index."""
+    key_slots, value_slots = module.variable("cache", KEY_SLOTS), module.variable("cache", VALUE_SLOTS)
+    index = module.variable("cache", SLOT_INDEX)
+    offsets = index.value  # [B]
+    put = jax.vmap(lambda cache, new, at: jax.lax.dynamic_update_slice(cache, new, (0, at, 0)))
+    key_slots.value = put(key_slots.value, key.transpose(0, 2, 1, 3).astype(key_slots.value.dtype), offsets)
+    value_slots.value = put(value_slots.value, value.transpose(0, 2, 1, 3).astype(value_slots.value.dtype), offsets)
+    index.value = offsets + key.shape[1]
+    return key_slots.value, value_slots.value, offsets
+
+
 def write_to_cache(
     module: nn.Module, key: jax.Array, value: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Write `key`/`value` [B,T,K,H] at the cache index; return the whole cache and the write offset.
+    """Write `key`/`value` [B,T,K,H] at the cache index; return the whole cache (in the cache's
+    layout: [B,S,K,H], or [B,K,S,H] for the engine's) and the write offset (scalar, or [B]).
 
     On `init_cache` (no cache yet) the variables are created with the full length of `key`
     and nothing is written: the caller then sees keys of the whole (dummy) input.
     """
+    if module.has_variable("cache", KEY_SLOTS):
+        return _write_slots(module, key, value)
     initialized = module.has_variable("cache", "cached_key")
     cached_key = module.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype)
     cached_value = module.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)
@@ -53,7 +90,7 @@ def write_to_cache(
 
 
 def has_cache(module: nn.Module) -> bool:
-    return module.has_variable("cache", "cached_key")
+    return module.has_variable("cache", "cached_key") or module.has_variable("cache", KEY_SLOTS)
 
 
 def attention_mask_4d(
@@ -66,18 +103,18 @@ def attention_mask_4d(
 ) -> jax.Array:
     """Boolean mask [B|1, 1, T, S]: True where query t may attend to key s.
 
-    Queries sit at slots `query_offset + t` of the key axis. `padding_mask` [B, S] marks real
-    tokens (1) and padding (0). With a cache, keys at or past `query_offset + T` are not written yet,
-    which the causal rule already excludes.
+    Queries sit at slots `query_offset + t` of the key axis; `query_offset` is a scalar or one per
+    row [B]. `padding_mask` [B, S] marks real tokens (1) and padding (0). With a cache, keys at or past
+    `query_offset + T` are not written yet (or are a previous request's), which the causal rule excludes.
     """
-    q_slot = query_offset + jnp.arange(query_len)[:, None]  # [T, 1]
+    q_slot = jnp.asarray(query_offset)[..., None, None] + jnp.arange(query_len)[:, None]  # [(B,) T, 1]
     k_slot = jnp.arange(key_len)[None, :]  # [1, S]
-    mask = jnp.ones((query_len, key_len), dtype=bool)
+    mask = jnp.ones(q_slot.shape[:-1] + (key_len,), dtype=bool)
     if causal:
         mask = k_slot <= q_slot
     if sliding_window is not None:
         mask = mask & (q_slot - k_slot < sliding_window)
-    mask = mask[None, None]  # [1, 1, T, S]
+    mask = mask.reshape(-1, 1, query_len, key_len)  # [B|1, 1, T, S]
     if padding_mask is not None:
         mask = mask & (padding_mask[:, None, None, :key_len] > 0)
     return mask
@@ -92,17 +129,19 @@ def dot_product_attention(
     bias: jax.Array | None = None,
     head_mask: jax.Array | None = None,
     dropout_rng: jax.Array | None = None,
+    layout: str = ROWS_LAYOUT,
 ) -> tuple[jax.Array, jax.Array]:
     """Multi-, grouped- or single-query attention. Returns output [B,T,N,H] and weights [B,N,T,S].
 
-    `mask` is boolean [B|1, 1|N, T, S]; `bias` is added to the logits (ALiBi); `head_mask` [N]
-    scales each head's weights. Logits and softmax are computed in float32.
+    `key`/`value` are [B,S,K,H] (`layout="bskh"`) or the engine cache's [B,K,S,H] ("bksh"). `mask` is
+    boolean [B|1, 1|N, T, S]; `bias` is added to the logits (ALiBi); `head_mask` [N] scales each
+    head's weights. Logits and softmax are computed in float32.
     """
     b, t, n, h = query.shape
-    k = key.shape[2]
+    k, s = key.shape[layout.index("k")], key.shape[layout.index("s")]
     grouped_query = query.reshape(b, t, k, n // k, h)  # [B, T, K, G, H]
-    logits = jnp.einsum("btkgh,bskh->bkgts", grouped_query, key, preferred_element_type=jnp.float32)
-    logits = logits.reshape(b, n, t, key.shape[1]) * spec.scale  # [B, N, T, S]
+    logits = jnp.einsum(f"btkgh,{layout}->bkgts", grouped_query, key, preferred_element_type=jnp.float32)
+    logits = logits.reshape(b, n, t, s) * spec.scale  # [B, N, T, S]
     if spec.softcap is not None:
         logits = jnp.tanh(logits / spec.softcap) * spec.softcap
     if bias is not None:
@@ -116,8 +155,8 @@ def dot_product_attention(
     if head_mask is not None:
         weights = weights * head_mask.astype(weights.dtype)[None, :, None, None]
     weights = weights.astype(value.dtype)
-    grouped_weights = weights.reshape(b, k, n // k, t, key.shape[1])
-    out = jnp.einsum("bkgts,bskh->btkgh", grouped_weights, value).reshape(b, t, n, h)
+    grouped_weights = weights.reshape(b, k, n // k, t, s)
+    out = jnp.einsum(f"bkgts,{layout}->btkgh", grouped_weights, value).reshape(b, t, n, h)
     return out, weights
 
 
@@ -140,16 +179,18 @@ def self_attention(
     `bias_fn(key_len)` may return an additive bias [B, N|1, T|1, S] (ALiBi).
     """
     offset: jax.Array | int = 0
+    layout = SLOTS_LAYOUT if module.has_variable("cache", KEY_SLOTS) else ROWS_LAYOUT
     if spec.causal and (has_cache(module) or init_cache):
         key, value, offset = write_to_cache(module, key, value)
+    key_len = key.shape[layout.index("s")]
     mask = attention_mask_4d(
-        query.shape[1], key.shape[1], offset, padding_mask, causal=spec.causal, sliding_window=spec.sliding_window
+        query.shape[1], key_len, offset, padding_mask, causal=spec.causal, sliding_window=spec.sliding_window
     )
-    bias = bias_fn(key.shape[1]) if bias_fn is not None else None
+    bias = bias_fn(key_len) if bias_fn is not None else None
     dropout_rng = None
     if not deterministic and spec.dropout_rate > 0.0:
         dropout_rng = module.make_rng("dropout")
-    return dot_product_attention(query, key, value, spec, mask, bias, head_mask, dropout_rng)
+    return dot_product_attention(query, key, value, spec, mask, bias, head_mask, dropout_rng, layout)
 
 
 def cross_attention(

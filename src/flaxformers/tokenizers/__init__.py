@@ -16,8 +16,10 @@ import tokenizers
 
 from flaxformers.checkpoints.hub import resolve_file, resolve_first
 from flaxformers.registry import TokenizerHint
+from flaxformers.tokenizers.chat import ChatTemplateError, render
 
 TextInput = str | Sequence[str]
+CHAT_TEMPLATE_FILE = "chat_template.jinja"
 
 
 class Tokenizer:
@@ -36,14 +38,14 @@ class Tokenizer:
         mask_token: str | None = None,
         padding_side: str = "right",
         model_max_length: int | None = None,
-        chat_template: str | None = None,
+        chat_template: str | dict[str, str] | None = None,
     ):
         self.backend = backend
+        self.chat_template = chat_template
         self.bos_token, self.eos_token, self.unk_token = bos_token, eos_token, unk_token
         self.pad_token, self.sep_token, self.cls_token, self.mask_token = pad_token, sep_token, cls_token, mask_token
         self.padding_side = padding_side
         self.model_max_length = model_max_length
-        self.chat_template = chat_template  # the Jinja template of `tokenizer_config.json` (or a GGUF), kept as text
         self.backend.no_padding()
         self.backend.no_truncation()
 
@@ -159,6 +161,84 @@ class Tokenizer:
 
     uses_token_types = False
 
+    # --- chat ------------------------------------------------------------------------------------
+    @property
+    def special_tokens_map(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in _SPECIAL_KEYS if getattr(self, k) is not None}
+
+    def get_chat_template(self, chat_template: str | None = None, tools: list | None = None) -> str:
+        """The template to render with: `chat_template` (a template or the name of one), else the tokenizer's."""
+        templates = self.chat_template
+        if isinstance(templates, dict):
+            if chat_template in templates:
+                return templates[chat_template]
+            if chat_template is None:
+                name = "tool_use" if tools is not None and "tool_use" in templates else "default"
+                if name not in templates:
+                    raise ChatTemplateError(f"This tokenizer has several chat templates and no default: pass "
+                                            f"chat_template= one of {sorted(templates)}.")
+                return templates[name]
+        if chat_template is not None:
+            return chat_template
+        if templates is None:
+            raise ChatTemplateError("This tokenizer has no chat template (tokenizer.chat_template is None): pass "
+                                    "chat_template=, or load a chat model's tokenizer.")
+        return templates
+
+    def apply_chat_template(
+        self,
+        conversation: list | list[list],
+        tools: list | None = None,
+        documents: list[dict] | None = None,
+        chat_template: str | None = None,
+        add_generation_prompt: bool = False,
+        continue_final_message: bool | str = False,
+        tokenize: bool = True,
+        padding: bool | str = False,
+        truncation: bool = False,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+        return_dict: bool = False,
+        return_assistant_tokens_mask: bool = False,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Render chat messages with the model's template, as transformers 4.57 does: the text
+        (`tokenize=False`), the token ids, or (`return_dict=True`) the tokenizer's output dict.
+
+        `conversation` is one chat (a list of {"role", "content"} dicts) or a batch of them. Extra
+        keyword arguments are template variables, as are the special tokens (`bos_token`, ...).
+        """
+        template = self.get_chat_template(chat_template, tools)
+        if not conversation:
+            raise ChatTemplateError("Cannot render an empty conversation; pass at least one message.")
+        batched = isinstance(conversation[0], list | tuple)
+        chats = conversation if batched else [conversation]
+        if return_assistant_tokens_mask and not (tokenize and return_dict):
+            raise ChatTemplateError("return_assistant_tokens_mask=True needs tokenize=True and return_dict=True.")
+        spans: list[list] = [[] for _ in chats]
+        texts = [render(chat, template, tools=tools, documents=documents, add_generation_prompt=add_generation_prompt,
+                        continue_final_message=continue_final_message,
+                        assistant_spans=row_spans if return_assistant_tokens_mask else None,
+                        **{**self.special_tokens_map, **kwargs})
+                 for chat, row_spans in zip(chats, spans)]
+        if not tokenize:
+            return texts if batched else texts[0]
+        rows = [self.backend.encode(t, add_special_tokens=False) for t in texts]
+        if not return_dict and not padding and return_tensors is None and not truncation:
+            ids = [list(r.ids) for r in rows]
+            return ids if batched else ids[0]
+        out = self(texts, add_special_tokens=False, padding=padding or "longest", truncation=truncation,
+                   max_length=max_length, **(tokenizer_kwargs or {}))
+        if return_assistant_tokens_mask:
+            out["assistant_masks"] = _assistant_masks(rows, spans, out["input_ids"].shape[1],
+                                                      self.padding_side if padding else "right")
+        if not return_dict:
+            return out["input_ids"] if batched else out["input_ids"][0]
+        if not batched:
+            out = {k: v[0] for k, v in out.items()}
+        return out
+
     # --- loading ---------------------------------------------------------------------------------
     @classmethod
     def from_file(cls, tokenizer_json: str, config: dict[str, Any] | None = None, **kwargs: Any) -> Tokenizer:
@@ -170,14 +250,17 @@ class Tokenizer:
         return tokenizer
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """tokenizer.json, tokenizer_config.json and (for one chat template) chat_template.jinja."""
         from flaxformers.checkpoints.io import atomic_write_text
 
         os.makedirs(directory, exist_ok=True)
         atomic_write_text(os.path.join(directory, "tokenizer.json"), self.backend.to_str())
-        specials = {k: getattr(self, k) for k in _SPECIAL_KEYS if getattr(self, k) is not None}
-        config = {**specials, "padding_side": self.padding_side, "model_max_length": self.model_max_length}
-        if self.chat_template is not None:
-            config["chat_template"] = self.chat_template
+        config: dict[str, Any] = {**self.special_tokens_map, "padding_side": self.padding_side,
+                                  "model_max_length": self.model_max_length}
+        if isinstance(self.chat_template, str):
+            atomic_write_text(os.path.join(directory, CHAT_TEMPLATE_FILE), self.chat_template)
+        elif self.chat_template:
+            config["chat_template"] = [{"name": k, "template": v} for k, v in self.chat_template.items()]
         atomic_write_text(os.path.join(directory, "tokenizer_config.json"), json.dumps(config, indent=2) + "\n")
 
 
@@ -205,8 +288,21 @@ def _set_normalizer_options(backend: tokenizers.Tokenizer, config: dict[str, Any
 _SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token")
 
 
+def _assistant_masks(rows: list, spans: list[list], width: int, side: str):
+    """1 on the tokens of each `{% generation %}` block's text, per row, padded like the ids."""
+    masks = np.zeros((len(rows), width), np.int32)
+    for i, (row, row_spans) in enumerate(zip(rows, spans)):
+        pad = width - len(row.ids) if side == "left" else 0
+        for start, text in row_spans:
+            for token, (begin, end) in enumerate(row.offsets):
+                if begin < start + len(text) and end > start:
+                    masks[i, pad + token] = 1
+    return masks
+
+
 def special_tokens_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Special tokens and options from a `tokenizer_config.json` (tokens may be AddedToken dicts)."""
+    """Special tokens and options from a `tokenizer_config.json` (tokens may be AddedToken dicts);
+    its `chat_template` (a string, or a list of named templates) too."""
     out: dict[str, Any] = {}
     for key in _SPECIAL_KEYS:
         value = config.get(key)
@@ -219,8 +315,11 @@ def special_tokens_from_config(config: dict[str, Any]) -> dict[str, Any]:
     max_len = config.get("model_max_length")
     if isinstance(max_len, int) and max_len < 10**9:
         out["model_max_length"] = max_len
-    if isinstance(config.get("chat_template"), str):
-        out["chat_template"] = config["chat_template"]
+    template = config.get("chat_template")
+    if isinstance(template, list):
+        template = {t["name"]: t["template"] for t in template}
+    if template:
+        out["chat_template"] = template
     return out
 
 
@@ -240,6 +339,10 @@ class AutoTokenizer:
         if config_path:
             with open(config_path, encoding="utf-8") as f:
                 config = json.load(f)
+        template_path = resolve_file(path, CHAT_TEMPLATE_FILE, required=False, **hub)
+        if template_path:  # a chat_template.jinja beside the tokenizer wins, as in transformers
+            with open(template_path, encoding="utf-8") as f:
+                config["chat_template"] = f.read()
         file = resolve_file(path, "tokenizer.json", required=False, **hub)
         if file is not None:
             return Tokenizer.from_file(file, config, **kwargs)

@@ -268,8 +268,8 @@ def gguf_tokenizer(gguf: str | os.PathLike | GGUFFile, **kwargs: Any) -> Tokeniz
     context = f.metadata.get(f"{f.architecture}.context_length")
     if context is not None:
         options["model_max_length"] = int(context)
-    if "tokenizer.chat_template" in f.metadata:
-        options["chat_template"] = str(f.metadata["tokenizer.chat_template"])
+    if isinstance(f.metadata.get("tokenizer.chat_template"), str):
+        options["chat_template"] = f.metadata["tokenizer.chat_template"]
     wrapper = Tokenizer(backend, **{k: v for k, v in specials.items() if v is not None}, **{**options, **kwargs})
     wrapper.uses_token_types = spec.builder == "wordpiece"
     return wrapper

@@ -284,6 +284,8 @@ class GenerationMixin:
             input_ids = torch.full((1, 1), cfg.bos_token_id, dtype=torch.long, device=device)
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [batch, length]; got shape {list(input_ids.shape)}.")
+        if input_ids.shape[1] == 0:
+            raise ValueError("input_ids is empty: pass at least one prompt token (e.g. the bos token).")
         input_ids = input_ids.to(device)
         eos_ids = cfg.eos_token_id
         eos_ids = [eos_ids] if isinstance(eos_ids, int) else list(eos_ids or [])
@@ -306,6 +308,17 @@ class GenerationMixin:
             infer = pad is not None and bool((input_ids == pad).any()) and pad not in eos_ids
             attention_mask = (input_ids != pad).long() if infer else torch.ones_like(input_ids)
         attention_mask = attention_mask.to(device)
+        if attention_mask.shape != input_ids.shape:
+            raise ValueError(f"attention_mask has shape {list(attention_mask.shape)} but input_ids has "
+                             f"{list(input_ids.shape)}; they must match (1 for prompt tokens, 0 for padding).")
+        positions = self.config.n_positions  # checked now: the position embedding would fail mid-decode
+        longest = int(attention_mask.sum(dim=1).max()) + max_length - prompt_len
+        if longest > positions:
+            raise ValueError(
+                f"A prompt of {longest - max_length + prompt_len} tokens plus {max_length - prompt_len} new tokens "
+                f"needs {longest} positions, more than the model's n_positions={positions}. Lower max_new_tokens "
+                "or truncate the prompt."
+            )
         if cfg.num_beams > 1 and cfg.num_return_sequences > cfg.num_beams:
             raise ValueError(f"num_return_sequences={cfg.num_return_sequences} must be <= num_beams={cfg.num_beams}.")
         expand = cfg.num_beams if cfg.num_beams > 1 else cfg.num_return_sequences

@@ -141,12 +141,7 @@ class TorchPreTrainedModel(nn.Module):
                 param.copy_(value.to(param.dtype))
         ignore = [re.compile(p) for p in self._keys_to_ignore_on_load_unexpected]
         report.unexpected = [n for n in renamed if n not in own and not any(p.search(n) for p in ignore)]
-        if report.mismatched and not ignore_mismatched_sizes:
-            lines = "\n".join(f"  {n}: checkpoint {c}, model {m}" for n, c, m in report.mismatched)
-            raise ValueError(
-                f"Checkpoint tensors do not fit {type(self).__name__}'s shapes:\n{lines}\nCheck that config.json "
-                "matches the weights, or pass ignore_mismatched_sizes=True to keep these tensors at random."
-            )
+        report.check_shapes(ignore_mismatched_sizes, type(self).__name__)
         self.tie_weights()
         return report
 
@@ -201,13 +196,7 @@ class TorchPreTrainedModel(nn.Module):
         state = flax_to_state_dict(flatten(content), None) if kind == "flax" else content
         checkpoint_dtype = next((_torch_dtype(v) for v in state.values() if _torch_dtype(v).is_floating_point), None)
         report = model.load_checkpoint_state(state, ignore_mismatched_sizes=ignore_mismatched_sizes)
-        if report.unexpected:
-            logger.warning("Some weights of the checkpoint at %s were not used when initializing %s: %s",
-                           path, cls.__name__, report.unexpected)
-        newly = report.missing + [n for n, _, _ in report.mismatched]
-        if newly:
-            logger.warning("Some weights of %s were not initialized from the checkpoint at %s and are newly "
-                           "initialized: %s", cls.__name__, path, newly)
+        report.log(logger, cls.__name__, path)
         model.loading_report = report
 
         dtype = _resolve_dtype(dtype if dtype is not None else torch_dtype)
@@ -240,9 +229,12 @@ class TorchPreTrainedModel(nn.Module):
     ) -> None:
         """Write config.json (and generation_config.json) and the weights in transformers' layout:
         safetensors by default, `pytorch_model.bin` with `safe_serialization=False`; sharded past
-        `max_shard_size`; each file atomically. Tied copies are left out, as transformers does."""
+        `max_shard_size`. The weights replace those of an earlier save (of any format) atomically as a
+        whole (`io.save_weights`). Tied copies are left out, as transformers does."""
         if push_to_hub:
-            raise NotImplementedError("push_to_hub is not supported: save locally, then `huggingface-cli upload`.")
+            from flaxformers.checkpoints.hub import hub_cli
+
+            raise NotImplementedError(f"push_to_hub is not supported: save locally, then `{hub_cli()} upload`.")
         if kwargs:
             raise TypeError(f"save_pretrained got unknown arguments {sorted(kwargs)}.")
         save_directory = os.fspath(save_directory)
@@ -256,12 +248,4 @@ class TorchPreTrainedModel(nn.Module):
         state = self.state_dict() if state_dict is None else state_dict
         tied = self.tied_weights()
         tensors = {name: to_numpy(t) for name, t in state.items() if name not in tied}
-        io.write_state_dict(tensors, save_directory, max_shard_size=max_shard_size,
-                            safe_serialization=safe_serialization)
-        # One weights format per directory, so that both twins load what was saved last.
-        stale = [io.FLAX_WEIGHTS_NAME, io.FLAX_WEIGHTS_INDEX_NAME]
-        if not safe_serialization:
-            stale += [io.SAFE_WEIGHTS_NAME, io.SAFE_WEIGHTS_INDEX_NAME]
-        for name in stale:
-            if os.path.exists(os.path.join(save_directory, name)):
-                os.remove(os.path.join(save_directory, name))
+        io.save_weights(tensors, save_directory, "safetensors" if safe_serialization else "bin", max_shard_size)

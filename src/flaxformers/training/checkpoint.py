@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from typing import Any
 
 import jax
 import numpy as np
 from flax import serialization
 
-from flaxformers.checkpoints.io import atomic_write_text
+from flaxformers.checkpoints.io import atomic_write_text, fsync_dir
 
 STATE_NAME = "train_state.msgpack"
 META_NAME = "meta.json"
@@ -37,19 +37,6 @@ def _to_host(tree: Any) -> Any:
     return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
 
 
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_train_state(directory: str | os.PathLike, state: Any, step: int, meta: dict[str, Any] | None = None,
                      keep: int = 2) -> str:
     """Write `state` as `directory/checkpoint-{step}` atomically; keep the newest `keep` checkpoints."""
@@ -59,7 +46,8 @@ def save_train_state(directory: str | os.PathLike, state: Any, step: int, meta: 
     if jax.process_index() != 0:
         return final
     os.makedirs(directory, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".checkpoint-{step:08d}.", suffix=".tmp", dir=directory)
+    tmp = os.path.join(directory, f".checkpoint-{step:08d}.{secrets.token_hex(6)}.tmp")
+    os.mkdir(tmp)  # mode 0o777 less the user's umask (mkdtemp would give 0700)
     try:
         with open(os.path.join(tmp, STATE_NAME), "wb") as f:
             f.write(serialization.to_bytes(host_state))
@@ -69,18 +57,18 @@ def save_train_state(directory: str | os.PathLike, state: Any, step: int, meta: 
             json.dump({"step": int(step), **(meta or {})}, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
-        if os.path.exists(final):  # re-saving a step: move the old one aside, then replace it
-            stale = final + ".old"
-            shutil.rmtree(stale, ignore_errors=True)
-            os.replace(final, stale)
-            shutil.rmtree(stale, ignore_errors=True)
+        if os.path.exists(final):  # re-saving a step: the old one stays whole (aside) until the new is in
+            os.replace(final, os.path.join(directory, f".checkpoint-{step:08d}.{secrets.token_hex(6)}.old"))
         os.replace(tmp, final)
-        _fsync_dir(directory)
+        fsync_dir(directory)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     atomic_write_text(os.path.join(directory, LATEST_NAME), os.path.basename(final) + "\n")
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
+    for entry in os.listdir(directory):  # what saves killed midway left behind
+        if entry.startswith(".checkpoint-") and entry.endswith((".tmp", ".old")):
+            shutil.rmtree(os.path.join(directory, entry), ignore_errors=True)
     return final
 
 

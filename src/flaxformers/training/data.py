@@ -29,23 +29,141 @@ TASK_NAMES = ("causal-lm", "masked-lm", "sequence-classification", "token-classi
               "question-answering", "multiple-choice")
 
 
-def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+class Records(list):
+    """The records of a data file, with where each one is in it, for error messages."""
+
+    def __init__(self, records: list[dict[str, Any]], path: str, places: list[str]):
+        super().__init__(records)
+        self.path, self.places = path, places
+
+    def where(self, i: int) -> str:
+        return f"{self.path}, {self.places[i]}"
+
+
+def read_records(path: str | os.PathLike) -> Records:
     """Records of a .txt, .jsonl, .json, .csv or .tsv file."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"Data file {path!r} does not exist.")
     ext = os.path.splitext(path)[1].lower()
+    if ext not in (".txt", ".jsonl", ".json", ".csv", ".tsv"):
+        raise ValueError(f"Don't know how to read {path!r}: use .txt, .jsonl, .json, .csv or .tsv.")
+    records: list[Any] = []
+    places: list[str] = []
     with open(path, encoding="utf-8") as f:
-        if ext == ".txt":
-            return [{"text": line.rstrip("\n")} for line in f if line.strip()]
-        if ext == ".jsonl":
-            return [json.loads(line) for line in f if line.strip()]
-        if ext == ".json":
-            data = json.load(f)
-            return data if isinstance(data, list) else data["data"]
         if ext in (".csv", ".tsv"):
-            return list(csv.DictReader(f, delimiter="\t" if ext == ".tsv" else ","))
-    raise ValueError(f"Don't know how to read {path!r}: use .txt, .jsonl, .json, .csv or .tsv.")
+            reader = csv.DictReader(f, delimiter="\t" if ext == ".tsv" else ",")
+            for row in reader:
+                records.append(row)
+                places.append(f"line {reader.line_num}")
+        elif ext == ".json":
+            data = _json(f.read(), path)
+            records = data if isinstance(data, list) else data.get("data") if isinstance(data, dict) else None
+            if not isinstance(records, list):
+                raise ValueError(f"{path} holds no list of records: expected [{{...}}, ...] or {{\"data\": [...]}}.")
+            places = [f"record {i + 1}" for i in range(len(records))]
+        else:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    records.append({"text": line.rstrip("\n")} if ext == ".txt" else _json(line, f"{path}, line {number}"))
+                    places.append(f"line {number}")
+    for record, place in zip(records, places):
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}, {place}: a record must be a JSON object with named fields, got {record!r:.80}.")
+    return Records(records, path, places)
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where}: not valid JSON ({e.msg}, column {e.colno}).") from None
+
+
+# The fields each task reads from a text record ("a|b": either name; "?": optional), and their kinds.
+TASK_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "causal-lm": (("text", "str"),),
+    "masked-lm": (("text", "str"),),
+    "sequence-classification": (("text|sentence1|sentence", "str"), ("text_pair|sentence2?", "str"),
+                                ("label", "label")),
+    "token-classification": (("tokens", "list[str]"), ("tags|labels|ner_tags", "list[label]")),
+    "question-answering": (("question", "str"), ("context", "str"),
+                           ("answers|answer_text", "answers")),
+    "multiple-choice": (("context|sent1|question", "str"), ("choices", "list[str]"), ("label", "int")),
+}
+# A pre-tokenized record (it has `input_ids`) needs only the task's labels besides.
+PRETOKENIZED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sequence-classification": (("label", "label"),),
+    "token-classification": (("labels|tags|ner_tags", "list[label]"),),
+    "question-answering": (("start_positions", "int"), ("end_positions", "int")),
+    "multiple-choice": (("label", "int"),),
+}
+
+
+def fields_help() -> str:
+    """The fields of each task, for `flaxformers finetune --help`."""
+    lines = ["fields each task reads from a record (a|b: either name; ?: optional):"]
+    for task, fields in TASK_FIELDS.items():
+        lines.append(f"  {task:<24} " + ", ".join(f"{names} ({kind})" for names, kind in fields))
+    lines.append("  label: an int, str, float (regression) or a list of numbers (multi-label); answers: "
+                 '{"text": [str], "answer_start": [int]}, or answer_text (str) with answer_start (int)')
+    lines.append("  pre-tokenized records: input_ids (list[int]), optional attention_mask and token_type_ids, and "
+                 "the task's labels:")
+    lines += [f"  {t:<24} " + ", ".join(n for n, _ in f) for t, f in PRETOKENIZED_FIELDS.items()]
+    return "\n".join(lines)
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    number = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
+    label = lambda v: number(v) or isinstance(v, str)  # noqa: E731
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) and value.strip().isdigit()
+    if kind == "label":  # int, str, float (regression) or a list (multi-label)
+        return label(value) or isinstance(value, list) and all(number(v) for v in value)
+    if kind == "answers":  # {"text": [...], "answer_start": [...]} (or answer_text + answer_start)
+        return (isinstance(value, dict) and isinstance(value.get("text"), list) and value["text"]
+                and isinstance(value["text"][0], str) and isinstance(value.get("answer_start"), list)
+                and value["answer_start"] and _is_kind(value["answer_start"][0], "int"))
+    inner = kind.removeprefix("list[").removesuffix("]")
+    return isinstance(value, list) and all(_is_kind(v, inner) if inner != "label" else label(v) for v in value)
+
+
+def check_records(task: str, records: list[dict[str, Any]]) -> None:
+    """A clear error, naming the file, the line and the field, for a record the task cannot read."""
+    where = records.where if isinstance(records, Records) else (lambda i: f"record {i + 1}")
+    for i, record in enumerate(records):
+        pretokenized = "input_ids" in record
+        if pretokenized != ("input_ids" in records[0]):
+            raise ValueError(f"{where(i)}: {'has' if pretokenized else 'lacks'} the field 'input_ids', unlike the "
+                             "first record: a data file holds either text or pre-tokenized records.")
+        fields = PRETOKENIZED_FIELDS.get(task, ()) if pretokenized else TASK_FIELDS[task]
+        if pretokenized and not _is_kind(record["input_ids"], "list[int]") and not (
+                task == "multiple-choice" and _is_kind(record["input_ids"], "list[list[int]]")):
+            raise ValueError(f"{where(i)}: the field 'input_ids' must be a list of token ids, got "
+                             f"{record['input_ids']!r:.60}.")
+        for names, kind in fields:
+            optional = names.endswith("?")
+            present = [n for n in names.rstrip("?").split("|") if record.get(n) is not None]
+            if not present:
+                if optional:
+                    continue
+                raise ValueError(f"{where(i)}: the {task} record lacks the field {names.replace('|', ' (or ')!r}"
+                                 f"{')' * names.count('|')}. See `flaxformers finetune --help` for each task's fields.")
+            if names == "answers|answer_text" and present[0] == "answer_text":
+                kind, extra = "str", record.get("answer_start")
+                if not _is_kind(extra, "int"):
+                    raise ValueError(f"{where(i)}: the field 'answer_start' must be an int (a character offset "
+                                     f"into the context), got {extra!r:.60}.")
+            if not _is_kind(record[present[0]], kind):
+                raise ValueError(f"{where(i)}: the field {present[0]!r} must be {_KIND_NAMES.get(kind, kind)}, "
+                                 f"got {type(record[present[0]]).__name__} {record[present[0]]!r:.60}.")
+
+
+_KIND_NAMES = {"str": "a string", "int": "an int", "label": "a label (int, str, float or a list of numbers)",
+               "answers": '{"text": [str], "answer_start": [int]}', "list[str]": "a list of strings",
+               "list[label]": "a list of labels (int or str)"}
 
 
 def _pad(rows: list[list[Any]], width: int, value: Any, dtype: Any = np.int32) -> np.ndarray:
@@ -227,7 +345,10 @@ def build_dataset(task: str, records: list[dict[str, Any]], tokenizer: Any, conf
                   max_length: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays [N, ...] for `task`, and the config keys the data implies (num_labels, ...)."""
     if not records:
-        raise ValueError("The data file holds no records.")
+        raise ValueError(f"{getattr(records, 'path', 'The data file')} holds no records.")
+    if task not in TASK_FIELDS:
+        raise ValueError(f"--task {task!r} is not one of {list(TASK_NAMES)}.")
+    check_records(task, records)
     pad_id = _pad_id(tokenizer, config)
     if task in ("causal-lm", "masked-lm"):
         arrays = _lm_blocks(records, tokenizer, config, max_length)
@@ -240,13 +361,7 @@ def build_dataset(task: str, records: list[dict[str, Any]], tokenizer: Any, conf
         "question-answering": _question_answering,
         "multiple-choice": _multiple_choice,
     }
-    if task not in builders:
-        raise ValueError(f"--task {task!r} is not one of {list(TASK_NAMES)}.")
-    try:
-        return builders[task](records, tokenizer, config, max_length, pad_id)
-    except KeyError as e:
-        raise ValueError(f"A {task} record lacks the field {e}; see `flaxformers finetune --help` for the "
-                         "fields each task reads.") from None
+    return builders[task](records, tokenizer, config, max_length, pad_id)
 
 
 # --- batches -----------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def _unpermute_k(w: np.ndarray, config: dict) -> np.ndarray:
 def _supplied(config: dict, f: GGUFFile) -> dict:
     out = {"rope_scaling": rope_scaling(f.architecture, f)}
     if "llama.rope.dimension_count" in f.metadata:
-        out["head_dim"] = int(f.metadata["llama.rope.dimension_count"])
+        out["head_dim"] = f.number("llama.rope.dimension_count", integer=True)
     if f.metadata.get("general.name") == "mistral":
         out.update(model_type="mistral", architectures=["MistralForCausalLM"])
     return out
