@@ -134,6 +134,11 @@ CASES: dict[str, Case] = {
                            {**LLAMA, "num_key_value_heads": 2, "sliding_window": 5,
                             "rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 300.0}},
                            beams=(1, 3)),
+    # --- Qwen2: q/k/v biases, tied head; layer 1 slides over 4 keys (max_window_layers=1) ---
+    "qwen2-bias-sliding": Case("Qwen2Config", "Qwen2ForCausalLM",
+                               {**LLAMA, "num_key_value_heads": 2, "tie_word_embeddings": True,
+                                "use_sliding_window": True, "sliding_window": 4, "max_window_layers": 1},
+                               biases=True, scan=True),
 }
 
 

@@ -51,7 +51,9 @@ LLAMA_BASE = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hi
                   tie_word_embeddings=False)
 FAMILIES["llama"] = (transformers.LlamaConfig, transformers.LlamaForCausalLM, gguf.MODEL_ARCH.LLAMA, "causal-lm",
                      dict(LLAMA_BASE, rope_theta=500.0))
-TRANSFORMERS_READS = {"gpt2", "bloom", "gemma2", "gemma3", "llama"}  # architectures transformers loads from GGUF
+FAMILIES["qwen2"] = (transformers.Qwen2Config, transformers.Qwen2ForCausalLM, gguf.MODEL_ARCH.QWEN2, "causal-lm",
+                     dict(LLAMA_BASE, rope_theta=500.0))
+TRANSFORMERS_READS = {"gpt2", "bloom", "gemma2", "gemma3", "llama", "qwen2"}  # architectures transformers loads
 
 
 # --- llama.cpp's conversion, as its converter does it ---------------------------------------------
@@ -93,11 +95,11 @@ def _metadata(writer: gguf.GGUFWriter, family: str, config) -> None:
                 "block_count": c.num_hidden_layers, "feed_forward_length": c.intermediate_size,
                 "attention.head_count": c.num_attention_heads}
         floats = {"attention.layer_norm_epsilon": c.layer_norm_eps}
-    elif family == "llama":
+    elif family in ("llama", "qwen2"):
         keys = {"context_length": c.max_position_embeddings, "embedding_length": c.hidden_size,
                 "block_count": c.num_hidden_layers, "feed_forward_length": c.intermediate_size,
                 "attention.head_count": c.num_attention_heads, "attention.head_count_kv": c.num_key_value_heads,
-                "rope.dimension_count": c.head_dim}
+                "rope.dimension_count": getattr(c, "head_dim", c.hidden_size // c.num_attention_heads)}
         floats = {"attention.layer_norm_rms_epsilon": c.rms_norm_eps, "rope.freq_base": c.rope_parameters["rope_theta"]}
     else:
         keys = {"context_length": c.max_position_embeddings, "embedding_length": c.hidden_size,
@@ -214,6 +216,8 @@ def test_state_dict_and_config_equal_the_original(family_file, family):
         "bloom": ("hidden_size", "n_layer", "n_head", "vocab_size"),
         "bert": ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                  "max_position_embeddings", "type_vocab_size", "vocab_size"),
+        "qwen2": ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                  "intermediate_size", "vocab_size", "max_position_embeddings"),
     }.get(family, ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
                    "head_dim", "intermediate_size", "vocab_size", "max_position_embeddings"))
     for key in keys:
@@ -423,7 +427,7 @@ def _write_vocab_gguf(path: str, arch: str, model: str, tokens: list[str], types
 
 
 # (architecture, tokenizer.ggml.pre): byte-level BPE split as transformers splits each
-BYTE_LEVEL_PRE = [("gpt2", "gpt-2"), ("llama", "smollm"), ("llama", "llama-bpe")]
+BYTE_LEVEL_PRE = [("gpt2", "gpt-2"), ("llama", "smollm"), ("llama", "llama-bpe"), ("qwen2", "qwen2")]
 CHAT_TEMPLATE = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
 
 

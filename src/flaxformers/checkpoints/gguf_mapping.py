@@ -92,12 +92,17 @@ def transpose(w: np.ndarray, config: dict) -> np.ndarray:
 
 
 def rope_scaling(arch: str, f: GGUFFile) -> dict | None:
-    """`rope_scaling` from `<arch>.rope.scaling.type` / `.factor`, None when the file has none."""
+    """`rope_scaling` from `<arch>.rope.scaling.type` / `.factor` (and yarn's `.original_context_length`),
+    None when the file has none."""
     kind = f.metadata.get(f"{arch}.rope.scaling.type")
     factor = f.metadata.get(f"{arch}.rope.scaling.factor")
     if kind in (None, "none") or factor is None:
         return None
-    return {"rope_type": kind, "factor": float(factor)}
+    out = {"rope_type": kind, "factor": f.number(f"{arch}.rope.scaling.factor")}
+    if f"{arch}.rope.scaling.original_context_length" in f.metadata:
+        out["original_max_position_embeddings"] = f.number(f"{arch}.rope.scaling.original_context_length",
+                                                           integer=True)
+    return out
 
 
 # --- the mapping -----------------------------------------------------------------------------------
