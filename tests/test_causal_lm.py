@@ -139,6 +139,14 @@ CASES: dict[str, Case] = {
                                {**LLAMA, "num_key_value_heads": 2, "tie_word_embeddings": True,
                                 "use_sliding_window": True, "sliding_window": 4, "max_window_layers": 1},
                                biases=True, scan=True),
+    # --- Qwen3: q/k norms, attention biases, head_dim 16; longrope (short factors, attention factor 1.09) ---
+    "qwen3-qknorm-longrope": Case("Qwen3Config", "Qwen3ForCausalLM",
+                                  {**LLAMA, "num_key_value_heads": 2, "head_dim": 16, "attention_bias": True,
+                                   "rope_parameters": {"rope_type": "longrope", "rope_theta": 300.0,
+                                                       "original_max_position_embeddings": 32,
+                                                       "short_factor": [1.0, 1.2, 1.5, 1.9, 2.4, 3.0, 3.7, 4.5],
+                                                       "long_factor": [2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]}},
+                                  biases=True),
 }
 
 

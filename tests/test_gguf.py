@@ -53,7 +53,10 @@ FAMILIES["llama"] = (transformers.LlamaConfig, transformers.LlamaForCausalLM, gg
                      dict(LLAMA_BASE, rope_theta=500.0))
 FAMILIES["qwen2"] = (transformers.Qwen2Config, transformers.Qwen2ForCausalLM, gguf.MODEL_ARCH.QWEN2, "causal-lm",
                      dict(LLAMA_BASE, rope_theta=500.0))
-TRANSFORMERS_READS = {"gpt2", "bloom", "gemma2", "gemma3", "llama", "qwen2"}  # architectures transformers loads
+# head_dim 128: transformers' Qwen3 GGUF reading takes Qwen3Config's default, not the file's key_length
+FAMILIES["qwen3"] = (transformers.Qwen3Config, transformers.Qwen3ForCausalLM, gguf.MODEL_ARCH.QWEN3, "causal-lm",
+                     dict(LLAMA_BASE, head_dim=128, rope_theta=500.0))
+TRANSFORMERS_READS = {"gpt2", "bloom", "gemma2", "gemma3", "llama", "qwen2", "qwen3"}  # ones transformers loads
 
 
 # --- llama.cpp's conversion, as its converter does it ---------------------------------------------
@@ -95,11 +98,13 @@ def _metadata(writer: gguf.GGUFWriter, family: str, config) -> None:
                 "block_count": c.num_hidden_layers, "feed_forward_length": c.intermediate_size,
                 "attention.head_count": c.num_attention_heads}
         floats = {"attention.layer_norm_epsilon": c.layer_norm_eps}
-    elif family in ("llama", "qwen2"):
+    elif family in ("llama", "qwen2", "qwen3"):
         keys = {"context_length": c.max_position_embeddings, "embedding_length": c.hidden_size,
                 "block_count": c.num_hidden_layers, "feed_forward_length": c.intermediate_size,
                 "attention.head_count": c.num_attention_heads, "attention.head_count_kv": c.num_key_value_heads,
                 "rope.dimension_count": getattr(c, "head_dim", c.hidden_size // c.num_attention_heads)}
+        if family == "qwen3":
+            keys.update({"attention.key_length": c.head_dim, "attention.value_length": c.head_dim})
         floats = {"attention.layer_norm_rms_epsilon": c.rms_norm_eps, "rope.freq_base": c.rope_parameters["rope_theta"]}
     else:
         keys = {"context_length": c.max_position_embeddings, "embedding_length": c.hidden_size,

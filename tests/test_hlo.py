@@ -22,11 +22,13 @@ from flaxformers import (
     FlaxGPT2LMHeadModel,
     FlaxLlamaForCausalLM,
     FlaxMistralForCausalLM,
+    FlaxQwen3ForCausalLM,
     Gemma3TextConfig,
     GemmaConfig,
     GPT2Config,
     LlamaConfig,
     MistralConfig,
+    Qwen3Config,
 )
 from flaxformers.generation import GenerationConfig, engine
 from flaxformers.generation.mixin import GenerationRequest
@@ -92,6 +94,9 @@ OTHER_DECODERS = {
     "mistral-sliding": lambda: FlaxMistralForCausalLM(MistralConfig(
         vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, head_dim=40, sliding_window=4), _do_init=False),
+    "qwen3-qknorm": lambda: FlaxQwen3ForCausalLM(Qwen3Config(
+        vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=40), _do_init=False),
     "bloom": lambda: FlaxBloomForCausalLM(BloomConfig(vocab_size=1000, hidden_size=96, n_layer=2, n_head=4),
                                           _do_init=False),
     "bert-decoder": lambda: FlaxBertForCausalLM(BertConfig(
