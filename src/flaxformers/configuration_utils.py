@@ -159,7 +159,8 @@ class PretrainedConfig:
 
     # --- (de)serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        out = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if not k.startswith("_")}
+        out = {k: v.to_dict() if isinstance(v, PretrainedConfig) else copy.deepcopy(v)  # nested: CLIP's towers
+               for k, v in self.__dict__.items() if not k.startswith("_")}
         out["id2label"] = {str(k): v for k, v in self.id2label.items()}
         out["label2id"] = self.label2id
         out["model_type"] = self.model_type
@@ -213,6 +214,17 @@ class PretrainedConfig:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string()}"
+
+    def _check_positive_ints(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            self._check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+                        f"{name}={value!r} must be a positive integer.")
+
+    def _check_heads(self) -> None:
+        d, n = self.hidden_size, self.num_attention_heads
+        self._check(d % n == 0, f"hidden_size={d} must be a multiple of num_attention_heads={n}, since "
+                                "head_dim = hidden_size / num_attention_heads.")
 
     def _check_activation(self, key: str, name: str) -> None:
         self._check(name in ACTIVATION_NAMES, f"{key}={name!r} is not one of {sorted(ACTIVATION_NAMES)}.")

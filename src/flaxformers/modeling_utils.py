@@ -8,6 +8,7 @@ that `init` needs, and a `__call__` with their exact signature that ends in `sel
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import os
 from typing import Any, ClassVar
@@ -67,6 +68,12 @@ _IGNORED_457_KWARGS = ("from_pt", "resume_download", "proxies", "trust_remote_co
                        "_from_auto", "_commit_hash", "adapter_kwargs")
 
 
+def _takes(module: nn.Module, argument: str) -> bool:
+    """Whether a module's `__call__` has this keyword (image models without attention take no
+    `output_attentions`)."""
+    return argument in inspect.signature(type(module).__call__).parameters
+
+
 class FlaxPreTrainedModel(GenerationMixin):
     config_class: ClassVar[type[PretrainedConfig]]
     module_class: ClassVar[type[nn.Module]]
@@ -74,14 +81,17 @@ class FlaxPreTrainedModel(GenerationMixin):
     main_input_name: ClassVar[str] = "input_ids"
     # Checkpoint names (regexes) that a PyTorch checkpoint may hold and this class does not use.
     _keys_to_ignore_on_load_unexpected: ClassVar[tuple[str, ...]] = ()
-    _pt_renames: ClassVar[tuple[tuple[str, str], ...]] = ()
     # PyTorch names that hold a copy of another weight when `tie_word_embeddings` is set.
     _tied_weights_keys: ClassVar[dict[str, str]] = {}
+    # Variable collections kept next to `params` (batch norm's `batch_stats`). With any, `model.params`
+    # is the whole state `{"params": ..., "batch_stats": ...}`, as transformers 4.x Flax kept it, and
+    # `train=True` returns `(outputs, {"batch_stats": ...})` with the updated statistics.
+    _state_collections: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
         config: PretrainedConfig,
-        input_shape: tuple[int, ...] = (1, 1),
+        input_shape: tuple[int, ...] | None = None,
         seed: int = 0,
         dtype: jnp.dtype = jnp.float32,
         _do_init: bool = True,
@@ -98,17 +108,22 @@ class FlaxPreTrainedModel(GenerationMixin):
         self._module_kwargs = kwargs
         self.key = jax.random.PRNGKey(seed)
         self.dtype = dtype
-        self.input_shape = input_shape
+        self.input_shape = self.default_input_shape(config) if input_shape is None else input_shape
         self.generation_config = self._default_generation_config()
         self._is_initialized = _do_init
         self._missing_keys: set[tuple[str, ...]] = set()
-        init_fn = lambda rng: self.init_weights(rng, input_shape)  # noqa: E731
+        init_fn = lambda rng: self.init_weights(rng, self.input_shape)  # noqa: E731
         self._params_shape_tree = jax.eval_shape(init_fn, self.key)
         self._required_params = set(flatten(unfreeze(self._params_shape_tree)))
         if _do_init:
             self.params = init_fn(self.key)
 
     # --- what families provide -----------------------------------------------------------------
+    @staticmethod
+    def default_input_shape(config: PretrainedConfig) -> tuple[int, ...]:
+        """The `input_shape` that `init` traces when none is given: one token."""
+        return (1, 1)
+
     def dummy_inputs(self, input_shape: tuple[int, ...]) -> dict[str, jax.Array]:
         """Keyword inputs of `module.init` for `input_shape`."""
         input_ids = jnp.zeros(input_shape, dtype="i4")
@@ -117,10 +132,12 @@ class FlaxPreTrainedModel(GenerationMixin):
     # --- init ------------------------------------------------------------------------------------
     def init_weights(self, rng: jax.Array, input_shape: tuple[int, ...], params: Any = None) -> dict:
         params_rng, dropout_rng = jax.random.split(rng)
-        variables = self.module.init(
-            {"params": params_rng, "dropout": dropout_rng}, **self.dummy_inputs(input_shape), return_dict=False
-        )
-        random_params = unfreeze(variables["params"])
+        # One compiled init: tracing it is much faster than running the model op by op.
+        init = jax.jit(lambda rngs, inputs: self.module.init(rngs, **inputs, return_dict=False))
+        variables = init({"params": params_rng, "dropout": dropout_rng}, self.dummy_inputs(input_shape))
+        collections = ("params", *self._state_collections)
+        state = variables["params"] if len(collections) == 1 else {c: variables[c] for c in collections}
+        random_params = unfreeze(state)
         if params is None:
             return random_params
         flat, random_flat = flatten(unfreeze(params)), flatten(random_params)
@@ -222,6 +239,11 @@ class FlaxPreTrainedModel(GenerationMixin):
         return self._cast_floating_to(params, jnp.float32, mask)
 
     # --- calling ---------------------------------------------------------------------------------
+    @property
+    def _token_config(self) -> PretrainedConfig:
+        """The config token ids are checked against (a text-and-image model: its text tower's)."""
+        return self.config
+
     def _check_input_ids(self, input_ids: Any, position_ids: Any = None) -> None:
         """Clear errors for token ids out of range and sequences longer than the positions."""
         if isinstance(input_ids, jax.core.Tracer):
@@ -229,13 +251,13 @@ class FlaxPreTrainedModel(GenerationMixin):
         ids = np.asarray(input_ids)
         if ids.ndim != 2:
             raise ValueError(f"input_ids must be [batch, sequence], got shape {ids.shape}.")
-        vocab = self.config.vocab_size
+        vocab = self._token_config.vocab_size
         if ids.size and (ids.max() >= vocab or ids.min() < 0):
             raise ValueError(
                 f"input_ids holds token ids outside [0, vocab_size={vocab}) (min {ids.min()}, max {ids.max()}). "
                 "Check that the tokenizer belongs to this model."
             )
-        max_positions = self.config.position_limit
+        max_positions = self._token_config.position_limit
         if max_positions is not None and position_ids is not None and not isinstance(position_ids, jax.core.Tracer):
             top = int(np.asarray(position_ids).max(initial=0))
             if top >= max_positions:
@@ -298,22 +320,28 @@ class FlaxPreTrainedModel(GenerationMixin):
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
         return_dict = cfg.return_dict if return_dict is None else return_dict
-        variables: dict[str, Any] = {"params": params if params is not None else self.params}
+        params = params if params is not None else self.params
+        variables: dict[str, Any] = dict(params) if self._state_collections else {"params": params}
         mutable: Any = False
         if past_key_values:
             variables["cache"] = past_key_values
             mutable = ["cache"]
+        if train and self._state_collections:  # batch statistics update in training
+            mutable = list(self._state_collections)
         rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+        flags = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
         outputs = self.module.apply(
             variables,
             **inputs,
             deterministic=not train,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
+            **{k: v for k, v in flags.items() if _takes(self.module, k)},
             return_dict=return_dict,
             rngs=rngs,
             mutable=mutable,
         )
+        if train and self._state_collections:
+            outputs, updated = outputs
+            return outputs, unfreeze(updated)
         if past_key_values is not None and mutable:
             outputs, updated = outputs
             cache = unfreeze(updated["cache"])
@@ -341,9 +369,9 @@ class FlaxPreTrainedModel(GenerationMixin):
         tied = cls._tied_weights_keys if getattr(config, "tie_word_embeddings", False) else {}
         return ConversionRules(
             base_model_prefix=cls.base_model_prefix,
-            renames=cls._pt_renames,
             ignore_unexpected=cls._keys_to_ignore_on_load_unexpected,
             tied=dict(tied),
+            collections=("params", *cls._state_collections) if cls._state_collections else (),
         )
 
     @classmethod

@@ -84,6 +84,13 @@ FlaxBaseModelOutputWithPoolingAndCrossAttentions = output_class(
     "FlaxBaseModelOutputWithPoolingAndCrossAttentions",
     "last_hidden_state", "pooler_output", "hidden_states", "past_key_values", "attentions", "cross_attentions",
 )
+FlaxBaseModelOutputWithNoAttention = output_class("FlaxBaseModelOutputWithNoAttention", "last_hidden_state",
+                                                  "hidden_states")
+FlaxBaseModelOutputWithPoolingAndNoAttention = output_class(
+    "FlaxBaseModelOutputWithPoolingAndNoAttention", "last_hidden_state", "pooler_output", "hidden_states"
+)
+FlaxImageClassifierOutputWithNoAttention = output_class("FlaxImageClassifierOutputWithNoAttention", "logits",
+                                                        "hidden_states")
 FlaxCausalLMOutput = output_class("FlaxCausalLMOutput", "logits", "hidden_states", "attentions")
 FlaxCausalLMOutputWithCrossAttentions = output_class(
     "FlaxCausalLMOutputWithCrossAttentions", "logits", "past_key_values", "hidden_states", "attentions",

@@ -58,12 +58,15 @@ class TokenizerHint:
 
     `files` are the legacy files the builder reads (the first is the one looked for); `builder` is
     `"module:function"` called as `builder(*paths, tokenizer_config, **kwargs)`; `classes` are the
-    `tokenizer_class` names of `tokenizer_config.json` that mean this family's tokenizer.
+    `tokenizer_class` names of `tokenizer_config.json` that mean this family's tokenizer. With
+    `by_files=False` the hint is used only by class or `model_type`, never because its files are there
+    (files another family's tokenizer also has).
     """
 
     files: tuple[str, ...]
     builder: str
     classes: tuple[str, ...] = ()
+    by_files: bool = True
 
     def load(self) -> Any:
         module, _, function = self.builder.partition(":")

@@ -2,7 +2,7 @@
 
 A Flax param path `('transformer', 'h', '0', 'attn', 'c_attn', 'kernel')` corresponds to the PyTorch
 name `transformer.h.0.attn.c_attn.weight`: the module path is shared, only the leaf name and the
-layout change, per `LEAF_RULES`. Families add data, not code: legacy-name renames, names to ignore,
+layout change, per `LEAF_RULES`. Families add data, not code: names to ignore, tied copies,
 and the base-model prefix (`transformer.`, `model.`, `bert.`) that head checkpoints carry.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,16 +23,21 @@ FlatParams = dict[tuple[str, ...], Any]
 
 # Flax leaf -> (PyTorch leaf, does the layout transpose?). Kernels are [in, out] in Flax Dense
 # and [out, in] in torch Linear; GPT-2 keeps them the other way round on both sides, so it is
-# a transpose either way.
+# a transpose either way. Convolution kernels are [*spatial, in, out] in Flax and [out, in, *spatial]
+# in torch (`kernel_to_flax`). Batch-norm statistics live in Flax's `batch_stats` collection.
 LEAF_RULES: dict[str, tuple[str, bool]] = {
     "kernel": ("weight", True),
     "embedding": ("weight", False),
     "scale": ("weight", False),
     "bias": ("bias", False),
     "weight": ("weight", False),
+    "mean": ("running_mean", False),
+    "var": ("running_var", False),
 }
 # Legacy PyTorch names found in old checkpoints (TF-converted BERT uses gamma/beta).
 LEGACY_RENAMES: tuple[tuple[str, str], ...] = ((r"\.gamma$", ".weight"), (r"\.beta$", ".bias"))
+# PyTorch buffers that no Flax model holds: BatchNorm's step counter (written as 0 on save).
+IGNORED_BUFFERS: tuple[str, ...] = (r"\.num_batches_tracked$",)
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,11 @@ class ConversionRules:
     """What a model class says about its checkpoints."""
 
     base_model_prefix: str
-    renames: tuple[tuple[str, str], ...] = ()  # regex -> replacement on checkpoint names, applied first
     ignore_unexpected: tuple[str, ...] = ()  # regexes of checkpoint names that may be left over
     tied: dict[str, str] = field(default_factory=dict)  # checkpoint name -> the name it is tied to
+    # Variable collections of a model whose state is `{"params": ..., "batch_stats": ...}` (as 4.x Flax
+    # kept batch-norm models); empty when the state is the params tree alone.
+    collections: tuple[str, ...] = ()
 
 
 def flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> FlatParams:
@@ -70,8 +78,35 @@ def pt_name(path: tuple[str, ...]) -> tuple[str, bool]:
     return ".".join(path[:-1] + (leaf,)), transpose
 
 
+def kernel_to_flax(array: np.ndarray) -> np.ndarray:
+    """torch [out, in, *spatial] -> Flax [*spatial, in, out]: a Linear's transpose, a Conv's permutation."""
+    return np.ascontiguousarray(np.transpose(array, (*range(2, array.ndim), 1, 0)))
+
+
+def kernel_to_torch(array: np.ndarray) -> np.ndarray:
+    """Flax [*spatial, in, out] -> torch [out, in, *spatial] (the inverse of `kernel_to_flax`)."""
+    n = array.ndim
+    return np.ascontiguousarray(np.transpose(array, (n - 1, n - 2, *range(n - 2))))
+
+
 def _to_flax_layout(array: np.ndarray, transpose: bool) -> np.ndarray:
-    return np.ascontiguousarray(array.T) if transpose and array.ndim == 2 else array
+    return kernel_to_flax(array) if transpose and array.ndim >= 2 else array
+
+
+def drop_collections(flat: FlatParams, rules: ConversionRules | None) -> tuple[FlatParams, dict]:
+    """`{(collection, *path): v}` -> `{path: v}` and each path's collection, so that names convert as
+    for a params tree (a module's leaves differ between collections: scale/bias vs mean/var)."""
+    if rules is None or not rules.collections:
+        return flat, {}
+    return {path[1:]: v for path, v in flat.items()}, {path[1:]: path[0] for path in flat}
+
+
+def add_collections(flat: FlatParams, report: LoadReport, roots: dict) -> tuple[FlatParams, LoadReport]:
+    """The inverse of `drop_collections`, on loaded params and the paths the report calls missing."""
+    if not roots:
+        return flat, report
+    report.missing = ["/".join((roots[tuple(p.split("/"))], p)) for p in report.missing]
+    return {(roots[path], *path): v for path, v in flat.items()}, report
 
 
 @dataclass
@@ -116,6 +151,32 @@ def _prefix_fix(names: list[str], model_paths: list[tuple[str, ...]], prefix: st
     return "", ""
 
 
+def normalize_names(state: dict[str, Any], model_paths: Iterable[tuple[str, ...]],
+                    rules: ConversionRules) -> dict[str, Any]:
+    """Checkpoint names as the model spells them: legacy names renamed, then the base-model prefix
+    added (a base checkpoint into a model with a head) or stripped (a head checkpoint into the base)."""
+    renamed: dict[str, Any] = {}
+    for name, value in state.items():
+        for pattern, repl in LEGACY_RENAMES:
+            name = re.sub(pattern, repl, name)
+        renamed[name] = value
+    model_paths = list(model_paths)
+    strip, add = _prefix_fix(list(renamed), model_paths, rules.base_model_prefix)
+    if strip:
+        return {n.removeprefix(strip): v for n, v in renamed.items()}
+    if add:
+        head_roots = {p[0] for p in model_paths if p[0] != rules.base_model_prefix}
+        return {n if n.split(".")[0] in head_roots else add + n: v for n, v in renamed.items()}
+    return renamed
+
+
+def unexpected_names(names: Iterable[str], used: set[str], rules: ConversionRules) -> list[str]:
+    """Checkpoint names the model has no place for, less those it may leave over (buffers, tied copies)."""
+    ignore = [re.compile(p) for p in IGNORED_BUFFERS + rules.ignore_unexpected]
+    ignore += [re.compile(re.escape(k) + "$") for k in rules.tied]
+    return [n for n in names if n not in used and not any(p.search(n) for p in ignore)]
+
+
 def state_dict_to_flax(
     state_dict: dict[str, np.ndarray],
     model_shapes: FlatParams,
@@ -129,18 +190,11 @@ def state_dict_to_flax(
     Values may be lazy (anything `np.asarray` reads); `place(path, array)`, when given, takes each
     converted tensor at once (e.g. onto a device mesh), so at most one is held on the host.
     """
-    renamed: dict[str, np.ndarray] = {}
-    for name, array in state_dict.items():
-        for pattern, repl in LEGACY_RENAMES + rules.renames:
-            name = re.sub(pattern, repl, name)
-        renamed[name] = array
-    strip, add = _prefix_fix(list(renamed), list(model_shapes), rules.base_model_prefix)
-    if strip:
-        renamed = {n.removeprefix(strip): a for n, a in renamed.items()}
-    elif add:
-        head_roots = {p[0] for p in model_shapes if p[0] != rules.base_model_prefix}
-        renamed = {n if n.split(".")[0] in head_roots else add + n: a for n, a in renamed.items()}
-
+    model_shapes, roots = drop_collections(model_shapes, rules)
+    if roots and place is not None:
+        place_in_collection = place
+        place = lambda path, array: place_in_collection((roots[path], *path), array)  # noqa: E731
+    renamed = normalize_names(state_dict, model_shapes, rules)
     report = LoadReport()
     params: FlatParams = {}
     used: set[str] = set()
@@ -156,19 +210,18 @@ def state_dict_to_flax(
             report.mismatched.append((name, tuple(array.shape), expected))
             continue
         params[path] = array if place is None else place(path, array)
-    ignore = [re.compile(p) for p in rules.ignore_unexpected] + [re.compile(re.escape(k) + "$") for k in rules.tied]
-    for name in renamed:
-        if name not in used and not any(p.search(name) for p in ignore):
-            report.unexpected.append(name)
+    report.unexpected = unexpected_names(renamed, used, rules)
     report.check_shapes(ignore_mismatched_sizes)
-    return params, report
+    return add_collections(params, report, roots)
 
 
-def flax_to_state_dict(params: FlatParams, rules: ConversionRules) -> dict[str, np.ndarray]:
+def flax_to_state_dict(params: FlatParams, rules: ConversionRules | None) -> dict[str, np.ndarray]:
     """Flax params -> PyTorch names and layouts (the inverse of `state_dict_to_flax`)."""
     out = {}
-    for path, value in params.items():
+    for path, value in drop_collections(params, rules)[0].items():
         name, transpose = pt_name(path)
         array = np.asarray(value)
-        out[name] = np.ascontiguousarray(array.T) if transpose and array.ndim == 2 else array
+        out[name] = kernel_to_torch(array) if transpose and array.ndim >= 2 else array
+        if name.endswith(".running_var"):  # BatchNorm's step counter, which Flax does not keep
+            out[name.removesuffix("running_var") + "num_batches_tracked"] = np.zeros((), np.int64)
     return out

@@ -366,7 +366,8 @@ def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
 def _write_safetensors(tensors: dict[str, np.ndarray], path: str) -> None:
     from safetensors.numpy import save
 
-    data = save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata={"format": "pt"})
+    # np.require keeps 0-d tensors 0-d (ascontiguousarray makes them [1]): CLIP's logit_scale, BatchNorm's counter
+    data = save({k: np.require(v, requirements="C") for k, v in tensors.items()}, metadata={"format": "pt"})
     with open(path, "wb") as f:
         f.write(data)
 

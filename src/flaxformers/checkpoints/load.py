@@ -13,6 +13,8 @@ from flaxformers.checkpoints.convert import (
     ConversionRules,
     FlatParams,
     LoadReport,
+    add_collections,
+    drop_collections,
     flatten,
     state_dict_to_flax,
     unflatten,
@@ -75,6 +77,9 @@ def flax_tree_to_model(
     tree: dict[str, Any], model_shapes: FlatParams, rules: ConversionRules, *, ignore_mismatched_sizes: bool
 ) -> tuple[FlatParams, LoadReport]:
     """A Flax param tree (msgpack) onto the model: add or strip the base-model prefix, check shapes."""
+    model_shapes, roots = drop_collections(model_shapes, rules)
+    if roots:  # {"params": ..., "batch_stats": ...}: the prefix sits inside each collection
+        tree = unflatten(drop_collections(flatten(tree), rules)[0])
     prefix = rules.base_model_prefix
     model_roots = {p[0] for p in model_shapes}
     if prefix in tree and prefix not in model_roots:
@@ -93,7 +98,7 @@ def flax_tree_to_model(
             params[path] = flat[path]
     report.unexpected = ["/".join(p) for p in flat if p not in model_shapes]
     report.check_shapes(ignore_mismatched_sizes)
-    return params, report
+    return add_collections(params, report, roots)
 
 
 def load_params(

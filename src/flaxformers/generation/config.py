@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from flaxformers.checkpoints.io import atomic_write_text
@@ -133,3 +134,57 @@ class GenerationConfig:
 
     def __repr__(self) -> str:
         return f"GenerationConfig {json.dumps(self.to_diff_dict(), sort_keys=True)}"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The special tokens and lengths of one generate call, resolved as transformers 5 resolves them."""
+
+    eos: list[int]  # eos_token_id as a list (maybe empty)
+    pad: int | None  # pad_token_id, else the first eos token (open-end generation), else None
+    max_new_tokens: int
+    min_length: int  # total length under which eos is suppressed (0: none)
+
+
+def token_ids(value: Any, name: str) -> list[int]:
+    """An int or a list of ints (non-negative) as a list; None as []."""
+    if value is None:
+        return []
+    values = [value] if isinstance(value, int) or hasattr(value, "__index__") else list(value)
+    if not all(hasattr(v, "__index__") and not isinstance(v, bool) and int(v) >= 0 for v in values):
+        raise ValueError(f"`{name}` must be a non-negative int or a list of them, got {value!r}.")
+    return [int(v) for v in values]
+
+
+def budget(config: GenerationConfig, prompt_len: int, max_positions: int | None,
+           explicit_max_length: bool) -> Budget:
+    """pad/eos and lengths of a generate call on prompts `prompt_len` wide, shared by the Flax engine and
+    the PyTorch twin. `explicit_max_length` says the caller passed `max_length`; otherwise transformers'
+    default of 20 new tokens applies, capped by the model's positions."""
+    eos = token_ids(config.eos_token_id, "eos_token_id")
+    pad = config.pad_token_id if config.pad_token_id is not None else (eos[0] if eos else None)
+    if config.max_new_tokens is not None:
+        max_new = int(config.max_new_tokens)
+    elif explicit_max_length or config.max_length != DEFAULTS["max_length"]:
+        max_new = int(config.max_length) - prompt_len
+    else:
+        limit = prompt_len + DEFAULTS["max_length"]
+        max_new = (min(limit, max_positions) if max_positions else limit) - prompt_len
+    if max_new < 1:
+        raise ValueError(f"The prompt has {prompt_len} tokens and max_length is {prompt_len + max_new}: nothing to "
+                         "generate. Set max_new_tokens >= 1.")
+    min_length = int(config.min_length or 0)
+    if config.min_new_tokens is not None:
+        min_length = prompt_len + int(config.min_new_tokens)
+    return Budget(eos, pad, max_new, min_length)
+
+
+def check_positions(longest_prompt: int, max_new_tokens: int, max_positions: int | None, name: str) -> None:
+    """Refuse, before decoding, a prompt whose real tokens plus the new ones need more positions than
+    the model has (`name` is the config key that says how many)."""
+    if max_positions is not None and longest_prompt + max_new_tokens > max_positions:
+        raise ValueError(
+            f"A prompt of {longest_prompt} tokens plus max_new_tokens={max_new_tokens} needs "
+            f"{longest_prompt + max_new_tokens} positions, more than the model's {name}={max_positions}. Lower "
+            "max_new_tokens or truncate the prompt."
+        )

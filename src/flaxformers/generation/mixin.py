@@ -17,7 +17,7 @@ import numpy as np
 from jax import lax
 
 from flaxformers.generation import engine
-from flaxformers.generation.config import GenerationConfig
+from flaxformers.generation.config import GenerationConfig, budget, check_positions, token_ids
 from flaxformers.generation.logits_process import (
     FlaxForcedBOSTokenLogitsProcessor,
     FlaxForcedEOSTokenLogitsProcessor,
@@ -40,7 +40,7 @@ for _cls in (FlaxGreedySearchOutput, FlaxSampleOutput, FlaxBeamSearchOutput):
 
 # Prompt lengths are left-padded up to the next bucket, so prompts of similar length share one compile.
 DEFAULT_PROMPT_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
-_EXTRA_KWARGS = ("trace", "logits_processor", "prompt_buckets")
+_EXTRA_KWARGS = ("logits_processor", "prompt_buckets")
 
 
 def prompt_bucket(length: int, buckets: tuple[int, ...] | None = None) -> int:
@@ -54,15 +54,6 @@ def prompt_bucket(length: int, buckets: tuple[int, ...] | None = None) -> int:
 def top_k_bucket(top_k: int, vocab_size: int) -> int:
     """Static `lax.top_k` size for a dynamic top_k: the next power of two, at least 64."""
     return min(max(64, 1 << max(top_k - 1, 0).bit_length()), vocab_size)
-
-
-def _as_int_list(value: Any, name: str) -> list[int]:
-    if value is None:
-        return []
-    values = [value] if isinstance(value, int | np.integer) else list(value)
-    if not all(isinstance(v, int | np.integer) and v >= 0 for v in values):
-        raise ValueError(f"`{name}` must be a non-negative int or a list of them, got {value!r}.")
-    return [int(v) for v in values]
 
 
 class GenerationMixin:
@@ -182,39 +173,14 @@ class GenerationRequest:
         batch, prompt_len = ids.shape
         vocab = model.config.vocab_size
 
-        # special tokens, as transformers 5 resolves them
-        eos = _as_int_list(config.eos_token_id, "eos_token_id")
-        pad = config.pad_token_id
-        if pad is None and eos:
-            pad = eos[0]
-        fill = pad if pad is not None else 0  # what finished rows and unused columns hold
-
-        # lengths
-        if config.max_new_tokens is not None:
-            max_new = int(config.max_new_tokens)
-        elif explicit_max_length or config.max_length != 20:
-            max_new = int(config.max_length) - prompt_len
-        else:  # transformers' default: 20 new tokens, within the positions
-            max_length = prompt_len + 20
-            positions = model.config.position_limit
-            max_new = (min(max_length, positions) if positions else max_length) - prompt_len
-        if max_new < 1:
-            raise ValueError(
-                f"Nothing to generate: the prompt has {prompt_len} tokens and max_length is {prompt_len + max_new}. "
-                "Set max_new_tokens >= 1."
-            )
-        max_length = prompt_len + max_new
+        # special tokens and lengths, as transformers 5 resolves them (shared with the PyTorch twin)
         positions = model.config.position_limit
-        longest = (prompt_len if self.traced else int(mask.sum(axis=1).max())) + max_new
-        if positions is not None and longest > positions:
-            raise ValueError(
-                f"A prompt of {longest - max_new} tokens plus max_new_tokens={max_new} needs {longest} positions, "
-                f"more than the model's max_position_embeddings={positions}. Lower max_new_tokens or truncate"
-                + (" (under jax.jit the padded prompt width counts)." if self.traced else ".")
-            )
-        min_length = int(config.min_length or 0)
-        if config.min_new_tokens is not None:
-            min_length = prompt_len + int(config.min_new_tokens)
+        resolved = budget(config, prompt_len, positions, explicit_max_length)
+        eos, max_new, min_length = resolved.eos, resolved.max_new_tokens, resolved.min_length
+        longest = prompt_len if self.traced else int(mask.sum(axis=1).max())  # traced: the padded width counts
+        check_positions(longest, max_new, positions, "max_position_embeddings")
+        fill = resolved.pad if resolved.pad is not None else 0  # what finished rows and unused columns hold
+        max_length = prompt_len + max_new
 
         # mode
         num_beams, nrs = int(config.num_beams), int(config.num_return_sequences)
@@ -237,7 +203,6 @@ class GenerationRequest:
         mask = xp.concatenate([xp.zeros((mask.shape[0], offset), xp.int32), mask], axis=1)
 
         # processors, in transformers 5's order; lengths count from the bucket offset
-        rows = ids.shape[0] * (num_beams if mode == "beam" else 1)
         i32 = lambda v: np.asarray(v, np.int32)  # noqa: E731  fixed dtypes: a new value never retraces
         f32 = lambda v: np.asarray(v, np.float32)  # noqa: E731
         start = i32(offset)
@@ -256,15 +221,15 @@ class GenerationRequest:
         if config.forced_bos_token_id is not None:
             processors.append(FlaxForcedBOSTokenLogitsProcessor(i32(config.forced_bos_token_id), start))
         if config.forced_eos_token_id is not None:
-            forced_eos = i32(_as_int_list(config.forced_eos_token_id, "forced_eos_token_id"))
+            forced_eos = i32(token_ids(config.forced_eos_token_id, "forced_eos_token_id"))
             processors.append(FlaxForcedEOSTokenLogitsProcessor(i32(max_length), forced_eos, start))
         if config.suppress_tokens is not None:
             processors.append(FlaxSuppressTokensLogitsProcessor(
-                i32(_as_int_list(config.suppress_tokens, "suppress_tokens"))))
+                i32(token_ids(config.suppress_tokens, "suppress_tokens"))))
         if config.begin_suppress_tokens is not None:
             begin = prompt_len + (1 if prompt_len == 1 and config.forced_bos_token_id is not None else 0)
             processors.append(FlaxSuppressTokensAtBeginLogitsProcessor(
-                i32(_as_int_list(config.begin_suppress_tokens, "begin_suppress_tokens")), i32(begin), start))
+                i32(token_ids(config.begin_suppress_tokens, "begin_suppress_tokens")), i32(begin), start))
         custom = extra.get("logits_processor")
         if custom:
             processors.extend(custom)
@@ -288,7 +253,7 @@ class GenerationRequest:
             never_stop_early=np.asarray(config.early_stopping == "never"),
         )
         self.processors = tuple(processors)
-        self.ids, self.mask, self.offset, self.nrs, self.rows = ids, mask, offset, nrs, rows
+        self.ids, self.mask, self.offset, self.nrs = ids, mask, offset, nrs
         return self
 
     def run(self, model, params, prng_key, streamer):

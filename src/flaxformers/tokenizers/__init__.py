@@ -368,7 +368,7 @@ def _legacy_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> Toke
         if family is not None and family.tokenizer is not None:
             return family.tokenizer
     for _, hint in hints:
-        if resolve_first(path, hint.files[:1], **hub) is not None:
+        if hint.by_files and resolve_first(path, hint.files[:1], **hub) is not None:
             return hint
     known = sorted({" + ".join(hint.files) for _, hint in hints})
     raise OSError(f"{path!r} has no tokenizer files: expected tokenizer.json or one of {known}.")

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from flaxformers.generation.config import DEFAULTS, GenerationConfig
+from flaxformers.generation.config import DEFAULTS, GenerationConfig, budget, check_positions
 
 logger = logging.getLogger(__name__)
 Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (ids [B, L], scores [B, V]) -> scores
@@ -173,7 +173,8 @@ def _beam_search(decoder: _Decoder, ids, processors, cfg, max_length: int, eos, 
     early, length_penalty = cfg.early_stopping, cfg.length_penalty
     n_keep = max(2, 1 + (0 if eos is None else len(eos))) * beams
     is_top = torch.arange(n_keep, device=device) < beams
-    fill = (pad if pad else int(eos[0])) if eos is not None else -1
+    # transformers 5's beam search fills with `pad_token_id or eos_token_id[0]`: a pad of 0 gives way to eos there.
+    fill = (pad or int(eos[0])) if eos is not None else -1
 
     running = torch.full((batch, beams, max_length), fill, dtype=torch.int64, device=device)
     running[:, :, :prompt_len] = ids.view(batch, beams, prompt_len)
@@ -287,23 +288,14 @@ class GenerationMixin:
         if input_ids.shape[1] == 0:
             raise ValueError("input_ids is empty: pass at least one prompt token (e.g. the bos token).")
         input_ids = input_ids.to(device)
-        eos_ids = cfg.eos_token_id
-        eos_ids = [eos_ids] if isinstance(eos_ids, int) else list(eos_ids or [])
-        eos = torch.tensor(eos_ids, device=device) if eos_ids else None
-        pad = cfg.pad_token_id
-        if pad is None and eos_ids:
-            pad = eos_ids[0]
-            logger.info("Setting pad_token_id to eos_token_id=%d for open-end generation.", pad)
         prompt_len = input_ids.shape[1]
-        if cfg.max_new_tokens is not None:
-            max_length = prompt_len + cfg.max_new_tokens
-        elif "max_length" not in kwargs and generation_config is None and cfg.max_length == DEFAULTS["max_length"]:
-            max_length = min(prompt_len + cfg.max_length, self.config.n_positions)  # transformers 5's default
-        else:
-            max_length = cfg.max_length
-        if max_length <= prompt_len:
-            raise ValueError(f"The prompt has {prompt_len} tokens and max_length={max_length}: nothing to generate. "
-                             "Set max_new_tokens.")
+        explicit = "max_length" in kwargs or generation_config is not None
+        resolved = budget(cfg, prompt_len, self.config.n_positions, explicit)  # shared with the Flax engine
+        eos_ids, pad = resolved.eos, resolved.pad
+        eos = torch.tensor(eos_ids, device=device) if eos_ids else None
+        if cfg.pad_token_id is None and pad is not None:
+            logger.info("Setting pad_token_id to eos_token_id=%d for open-end generation.", pad)
+        max_length = prompt_len + resolved.max_new_tokens
         if attention_mask is None:
             infer = pad is not None and bool((input_ids == pad).any()) and pad not in eos_ids
             attention_mask = (input_ids != pad).long() if infer else torch.ones_like(input_ids)
@@ -311,14 +303,9 @@ class GenerationMixin:
         if attention_mask.shape != input_ids.shape:
             raise ValueError(f"attention_mask has shape {list(attention_mask.shape)} but input_ids has "
                              f"{list(input_ids.shape)}; they must match (1 for prompt tokens, 0 for padding).")
-        positions = self.config.n_positions  # checked now: the position embedding would fail mid-decode
-        longest = int(attention_mask.sum(dim=1).max()) + max_length - prompt_len
-        if longest > positions:
-            raise ValueError(
-                f"A prompt of {longest - max_length + prompt_len} tokens plus {max_length - prompt_len} new tokens "
-                f"needs {longest} positions, more than the model's n_positions={positions}. Lower max_new_tokens "
-                "or truncate the prompt."
-            )
+        # checked now: the position embedding would fail mid-decode
+        check_positions(int(attention_mask.sum(dim=1).max()), resolved.max_new_tokens, self.config.n_positions,
+                        "n_positions")
         if cfg.num_beams > 1 and cfg.num_return_sequences > cfg.num_beams:
             raise ValueError(f"num_return_sequences={cfg.num_return_sequences} must be <= num_beams={cfg.num_beams}.")
         expand = cfg.num_beams if cfg.num_beams > 1 else cfg.num_return_sequences

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -85,6 +86,12 @@ class AttentionMask:
     def __init__(self, allowed: torch.Tensor | None, is_causal: bool, dtype: torch.dtype):
         self.allowed, self.is_causal, self.dtype = allowed, is_causal, dtype
         self._additive: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> AttentionMask:
+        """The same mask on `device` (under model parallelism each block reads it where it runs)."""
+        if self.allowed is None or self.allowed.device == device:
+            return self
+        return AttentionMask(self.allowed.to(device), self.is_causal, self.dtype)
 
     @property
     def additive(self) -> torch.Tensor | None:
@@ -306,10 +313,12 @@ class GPT2PreTrainedModel(TorchPreTrainedModel):
     _keys_to_ignore_on_load_unexpected = (r"\.attn\.bias$", r"\.attn\.masked_bias$", r"\.crossattention\.bias$",
                                           r"\.crossattention\.masked_bias$")
     _constructor_kwargs = frozenset({"attn_implementation"})
+    _no_split_modules = ("GPT2Block",)  # what a device map keeps on one device
     supports_gradient_checkpointing = True
 
     def __init__(self, config: GPT2Config, attn_implementation: str | None = None):
         super().__init__(config)
+        self.model_parallel, self.device_map = False, None  # transformers 4.x's parallelize() sets them
         self.set_attn_implementation(
             attn_implementation or getattr(config, "_attn_implementation", None) or "sdpa"
         )
@@ -339,6 +348,22 @@ class GPT2PreTrainedModel(TorchPreTrainedModel):
     @property
     def base_model(self) -> GPT2Model:
         return getattr(self, self.base_model_prefix, self)
+
+    def parallelize(self, device_map: dict[Any, list[int]] | None = None) -> None:
+        """`GPT2Model.parallelize` for a model with a head: the blocks spread as the map says, a head tied
+        to the embedding stays with it on the first device, other heads go where the last block is."""
+        base = self.base_model
+        base.parallelize(device_map)
+        tied = {name.split(".")[0] for name in self.tied_weights()}
+        for name, child in self.named_children():
+            if child is not base:
+                child.to(base.first_device if name in tied else base.last_device)
+        self.model_parallel, self.device_map = True, base.device_map
+
+    def deparallelize(self) -> None:
+        self.base_model.deparallelize()
+        self.to("cpu")
+        self.model_parallel, self.device_map = False, None
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.base_model.wte
@@ -417,11 +442,45 @@ class GPT2Model(GPT2PreTrainedModel):
         self.ln_f = nn.LayerNorm(d, eps=config.layer_norm_epsilon)
         self.gradient_checkpointing = False
         self._checkpoint_kwargs: dict[str, Any] = {"use_reentrant": False}
+        self.first_device = self.last_device = "cpu"
         if _init:
             self.post_init()
         pruned = getattr(config, "pruned_heads", None) or {}
         for layer, heads in pruned.items():  # a pruned checkpoint: rebuild its shapes before loading
             self.h[int(layer)].attn.prune_heads(list(heads))
+
+    # --- transformers 4.x's naive model parallelism ------------------------------------------------
+    def parallelize(self, device_map: dict[Any, list[int]] | None = None) -> None:
+        """Spread the blocks over devices, as transformers 4.x did: `device_map` maps a device (an int
+        for `cuda:i`, or a name such as "cpu") to its block indices; by default the blocks are split in
+        equal consecutive runs over the visible GPUs (the CPU without one). Deprecated there and here:
+        load with `from_pretrained(..., device_map=...)` instead."""
+        warnings.warn(
+            f"`{type(self).__name__}.parallelize` is deprecated and will be removed: load the model with "
+            "`from_pretrained(..., device_map='balanced')` (or a dict of module name -> device) instead.",
+            FutureWarning, stacklevel=2,
+        )
+        devices = list(range(torch.cuda.device_count())) or ["cpu"]
+        device_map = balanced_device_map(len(self.h), devices) if device_map is None else device_map
+        check_device_map(device_map, len(self.h))
+        self.device_map, self.model_parallel = device_map, True
+        where = {layer: _device(key) for key, layers in device_map.items() for layer in layers}
+        self.first_device, self.last_device = where[0], where[len(self.h) - 1]
+        self.wte.to(self.first_device)
+        self.wpe.to(self.first_device)
+        for layer, device in where.items():
+            self.h[layer].to(device)
+        self.ln_f.to(self.last_device)
+
+    def deparallelize(self) -> None:
+        """Everything back on the CPU (transformers 4.x's deparallelize)."""
+        warnings.warn("Like `parallelize`, `deparallelize` is deprecated and will be removed.", FutureWarning,
+                      stacklevel=2)
+        self.model_parallel, self.device_map = False, None
+        self.first_device = self.last_device = "cpu"
+        self.to("cpu")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def _head_mask(self, head_mask: torch.Tensor | None) -> list[torch.Tensor | None]:
         """[N] or [L, N] -> per layer [1, N, 1, 1] multipliers of the attention probabilities."""
@@ -532,6 +591,13 @@ class GPT2Model(GPT2PreTrainedModel):
         all_attn: tuple[torch.Tensor, ...] = ()
         all_cross: tuple[torch.Tensor, ...] = ()
         for block, block_head_mask in zip(self.h, head_masks):
+            if self.model_parallel:  # the block's inputs follow it to its device
+                device = block.ln_1.weight.device
+                hidden, mask = hidden.to(device), mask.to(device)
+                block_head_mask = None if block_head_mask is None else block_head_mask.to(device)
+                if encoder_hidden_states is not None:
+                    encoder_hidden_states = encoder_hidden_states.to(device)
+                    encoder_mask = None if encoder_mask is None else encoder_mask.to(device)
             if output_hidden_states:
                 all_hidden += (hidden,)
             args = (hidden, None if checkpointing else cache, mask, block_head_mask, encoder_hidden_states,
@@ -544,7 +610,7 @@ class GPT2Model(GPT2PreTrainedModel):
                 all_attn += (weights,)
                 if cfg.add_cross_attention and cross is not None:
                     all_cross += (cross,)
-        hidden = self.ln_f(hidden).view(*input_shape, hidden.shape[-1])
+        hidden = self.ln_f(hidden.to(self.ln_f.weight.device)).view(*input_shape, hidden.shape[-1])
         if output_hidden_states:
             all_hidden += (hidden,)
         past_out = (cache.to_legacy_cache() if legacy else cache) if use_cache else None
@@ -600,6 +666,9 @@ class _LazyCausal(AttentionMask):
         super().__init__(None, is_causal=seq > 1, dtype=dtype)
         self._shape, self._device = (seq, total), device
 
+    def to(self, device: torch.device) -> AttentionMask:
+        return self if device == self._device else _LazyCausal(*self._shape, self.dtype, device)
+
     @property
     def additive(self) -> torch.Tensor | None:
         if self._additive is None:
@@ -609,6 +678,32 @@ class _LazyCausal(AttentionMask):
             zero = torch.zeros((), dtype=self.dtype, device=self._device)
             self._additive = torch.where(allowed, zero, torch.finfo(self.dtype).min)[None, None]
         return self._additive
+
+
+# --- model parallelism ------------------------------------------------------------------------------
+def balanced_device_map(n_layers: int, devices: list[Any]) -> dict[Any, list[int]]:
+    """transformers 4.x's default map: equal runs of consecutive layers per device."""
+    per_device = math.ceil(n_layers / len(devices))
+    layers = list(range(n_layers))
+    return {device: layers[i * per_device:(i + 1) * per_device] for i, device in enumerate(devices)
+            if layers[i * per_device:(i + 1) * per_device]}
+
+
+def check_device_map(device_map: dict[Any, list[int]], n_layers: int) -> None:
+    """Every layer on exactly one device, and no layer that does not exist (4.x's assert_device_map)."""
+    placed = [layer for layers in device_map.values() for layer in layers]
+    duplicated = sorted({layer for layer in placed if placed.count(layer) > 1})
+    missing = sorted(set(range(n_layers)) - set(placed))
+    extra = sorted(set(placed) - set(range(n_layers)))
+    problems = [f"{what}: {layers}" for what, layers in (("on more than one device", duplicated),
+                ("on no device", missing), ("that do not exist", extra)) if layers]
+    if problems:
+        raise ValueError(f"device_map must place each of the {n_layers} layers on one device; layers "
+                         + "; layers ".join(problems) + ".")
+
+
+def _device(key: Any) -> torch.device:
+    return torch.device(f"cuda:{key}" if isinstance(key, int) else key)
 
 
 # --- losses ----------------------------------------------------------------------------------------
@@ -626,7 +721,7 @@ def _lm_logits(model: nn.Module, hidden: torch.Tensor, logits_to_keep: int | tor
         hidden = hidden[..., -logits_to_keep:, :] if logits_to_keep else hidden
     else:
         hidden = hidden[..., logits_to_keep, :]
-    return model.lm_head(hidden)
+    return model.lm_head(hidden.to(model.lm_head.weight.device))  # model parallel: the head is elsewhere
 
 
 # --- heads -----------------------------------------------------------------------------------------
@@ -685,7 +780,7 @@ class GPT2DoubleHeadsModel(GPT2PreTrainedModel, GenerationMixin):
             return_dict=True, cache_position=cache_position,
         )
         hidden = base.last_hidden_state  # [B, C, T, D]
-        lm_logits = self.lm_head(hidden)
+        lm_logits = _lm_logits(self, hidden)
         mc_logits = self.multiple_choice_head(hidden, mc_token_ids).squeeze(-1)  # [B, C]
         mc_loss = None
         if mc_labels is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from typing import Any
 
 import numpy as np
@@ -18,11 +17,12 @@ from torch import nn
 
 from flaxformers.checkpoints import io
 from flaxformers.checkpoints.convert import (
-    LEGACY_RENAMES,
+    ConversionRules,
     LoadReport,
-    _prefix_fix,
     flatten,
     flax_to_state_dict,
+    normalize_names,
+    unexpected_names,
 )
 from flaxformers.configuration_utils import HUB_KWARGS, PretrainedConfig
 
@@ -58,6 +58,29 @@ def _resolve_dtype(dtype: Any) -> torch.dtype | str | None:
     if isinstance(getattr(torch, name, None), torch.dtype):
         return getattr(torch, name)
     raise ValueError(f"dtype={dtype!r} is not a torch dtype; pass e.g. torch.float32, 'bfloat16' or 'auto'.")
+
+
+def dispatch(model: nn.Module, device_map: str | dict[str, Any] | int | torch.device) -> None:
+    """Place `model` by a device map through accelerate (hooks move activations between devices);
+    a string map is worked out from the devices' free memory, keeping `_no_split_modules` whole."""
+    try:
+        from accelerate import dispatch_model, infer_auto_device_map
+        from accelerate.utils import get_balanced_memory
+    except ImportError as e:
+        raise ImportError("device_map= needs accelerate: pip install accelerate") from e
+    no_split = list(getattr(model, "_no_split_modules", []))
+    if isinstance(device_map, str) and device_map in DEVICE_MAP_STRATEGIES:
+        memory = None if device_map == "sequential" else get_balanced_memory(
+            model, no_split_module_classes=no_split, low_zero=device_map == "balanced_low_0")
+        device_map = infer_auto_device_map(model, max_memory=memory, no_split_module_classes=no_split)
+    elif not isinstance(device_map, dict):
+        device_map = {"": device_map}  # one device for everything
+    model.tie_weights()
+    dispatch_model(model, device_map=device_map)
+    model.hf_device_map = device_map
+
+
+DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
 
 
 class TorchPreTrainedModel(nn.Module):
@@ -110,21 +133,10 @@ class TorchPreTrainedModel(nn.Module):
         """Copy checkpoint tensors into the model by name: the base-model prefix is added or stripped,
         legacy names renamed, tied copies and old buffers ignored. Shapes must fit (or be skipped with
         `ignore_mismatched_sizes=True`); the rest is reported, not raised."""
-        renamed: dict[str, Any] = {}
-        for name, value in state.items():
-            for pattern, repl in LEGACY_RENAMES:
-                name = re.sub(pattern, repl, name)
-            renamed[name] = value
         own = self.state_dict()
-        prefix = self.base_model_prefix
-        strip, add = _prefix_fix(list(renamed), [tuple(k.split(".")) for k in own], prefix)
-        if strip:
-            renamed = {n.removeprefix(strip): v for n, v in renamed.items()}
-        elif add:
-            head_roots = {k.split(".")[0] for k in own if not k.startswith(prefix + ".")}
-            renamed = {n if n.split(".")[0] in head_roots else add + n: v for n, v in renamed.items()}
-
         tied = self.tied_weights()
+        rules = ConversionRules(self.base_model_prefix, self._keys_to_ignore_on_load_unexpected, tied)
+        renamed = normalize_names(state, [tuple(k.split(".")) for k in own], rules)  # the Flax side's rules
         report = LoadReport()
         with torch.no_grad():
             for name, param in own.items():
@@ -139,8 +151,7 @@ class TorchPreTrainedModel(nn.Module):
                     report.mismatched.append((name, tuple(value.shape), tuple(param.shape)))
                     continue
                 param.copy_(value.to(param.dtype))
-        ignore = [re.compile(p) for p in self._keys_to_ignore_on_load_unexpected]
-        report.unexpected = [n for n in renamed if n not in own and not any(p.search(n) for p in ignore)]
+        report.unexpected = unexpected_names(renamed, set(own), rules)
         report.check_shapes(ignore_mismatched_sizes, type(self).__name__)
         self.tie_weights()
         return report
@@ -163,6 +174,7 @@ class TorchPreTrainedModel(nn.Module):
         revision: str = "main",
         subfolder: str = "",
         output_loading_info: bool = False,
+        device_map: str | dict[str, Any] | int | torch.device | None = None,
         **kwargs: Any,
     ):
         """Load config.json and the weights from a local directory, the HF cache or the Hub.
@@ -171,6 +183,8 @@ class TorchPreTrainedModel(nn.Module):
         constructor (e.g. `attn_implementation`). `dtype="auto"` keeps the checkpoint's dtype;
         the default is float32. The model comes back in eval mode, as in transformers; with
         `output_loading_info=True`, as `(model, {missing_keys, unexpected_keys, mismatched_keys})`.
+        `device_map` ("auto", "balanced", "balanced_low_0", "sequential", a device, or a dict of module
+        name -> device) spreads the model over devices with accelerate's big-model utilities.
         """
         from flaxformers.checkpoints import load
         from flaxformers.checkpoints.hub import resolve_file
@@ -204,6 +218,8 @@ class TorchPreTrainedModel(nn.Module):
             dtype = checkpoint_dtype
         if dtype is not None:
             model.to(dtype)
+        if device_map is not None:
+            dispatch(model, device_map)
         if getattr(model, "generation_config", None) is not None:
             from flaxformers.generation.config import GENERATION_CONFIG_NAME, GenerationConfig
 
