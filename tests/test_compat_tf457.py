@@ -33,6 +33,14 @@ BERT = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_he
             max_position_embeddings=32, type_vocab_size=2, pad_token_id=0)
 LLAMA = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2, max_position_embeddings=32, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+GPT_NEO = dict(vocab_size=64, max_position_embeddings=32, hidden_size=32, num_layers=2, num_heads=4,
+               attention_types=[[["global", "local"], 1]], window_size=3, bos_token_id=0, eos_token_id=0)
+OPT = dict(vocab_size=64, hidden_size=32, ffn_dim=40, num_hidden_layers=2, num_attention_heads=4,
+           max_position_embeddings=32, pad_token_id=1, bos_token_id=2, eos_token_id=2)
+XGLM = dict(vocab_size=64, d_model=32, ffn_dim=40, num_layers=2, attention_heads=4, max_position_embeddings=32,
+            pad_token_id=1, bos_token_id=0, eos_token_id=2)
+GPTJ = dict(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=4, rotary_dim=4, bos_token_id=0,
+            eos_token_id=0)
 DECODER_INPUTS = {"input_ids": IDS, "attention_mask": [[1] * 6, [1] * 6]}
 BERT_INPUTS = {"input_ids": IDS, "attention_mask": MASK, "token_type_ids": [[0, 0, 0, 1, 1, 1]] * 2}
 GREEDY = {"max_length": 12, "pad_token_id": 0}
@@ -58,6 +66,16 @@ SPECS = [
     _spec("bloom-lm", "FlaxBloomForCausalLM", "BloomConfig", BLOOM, DECODER_INPUTS, cache=[2, 12],
           generate=GREEDY),
     _spec("bloom-base", "FlaxBloomModel", "BloomConfig", BLOOM, DECODER_INPUTS),
+    _spec("gpt-neo-lm", "FlaxGPTNeoForCausalLM", "GPTNeoConfig", GPT_NEO, DECODER_INPUTS, cache=[2, 12],
+          generate=GREEDY),
+    _spec("gpt-neo-base", "FlaxGPTNeoModel", "GPTNeoConfig", GPT_NEO, DECODER_INPUTS),
+    _spec("opt-lm", "FlaxOPTForCausalLM", "OPTConfig", {**OPT, "do_layer_norm_before": False, "word_embed_proj_dim": 16},
+          DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
+    _spec("opt-base", "FlaxOPTModel", "OPTConfig", OPT, {"input_ids": IDS, "attention_mask": MASK}),
+    _spec("xglm-lm", "FlaxXGLMForCausalLM", "XGLMConfig", XGLM, DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
+    _spec("xglm-base", "FlaxXGLMModel", "XGLMConfig", XGLM, DECODER_INPUTS),
+    _spec("gptj-lm", "FlaxGPTJForCausalLM", "GPTJConfig", GPTJ, DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
+    _spec("gptj-base", "FlaxGPTJModel", "GPTJConfig", GPTJ, DECODER_INPUTS),
     *[_spec(f"bert-{head.lower() or 'base'}", f"FlaxBert{head or 'Model'}", "BertConfig", BERT, BERT_INPUTS)
       for head in ("", "ForPreTraining", "ForMaskedLM", "ForNextSentencePrediction", "ForSequenceClassification",
                    "ForTokenClassification", "ForQuestionAnswering")],
@@ -67,6 +85,24 @@ SPECS = [
           {"input_ids": IDS, "attention_mask": [[1] * 6, [1] * 6]}, cache=[2, 12]),
     # (4.57's own FlaxBertForCausalLM.generate fails on a mask broadcast, so BERT's generate is checked
     # against transformers 5 PyTorch in test_bert instead.)
+    # The other encoders: a head with the family's own param names each (the rest is the shared encoder).
+    *[_spec(f"{prefix.lower()}-{head.lower()}", f"Flax{prefix}{head}", f"{prefix}Config", {**BERT, **extra}, inputs)
+      for prefix, head, extra, inputs in (
+          ("Roberta", "ForMaskedLM", {"pad_token_id": 1}, BERT_INPUTS),
+          ("XLMRoberta", "ForSequenceClassification", {"pad_token_id": 1}, BERT_INPUTS),
+          ("RobertaPreLayerNorm", "ForMaskedLM", {"pad_token_id": 1}, BERT_INPUTS),
+          ("Electra", "ForMaskedLM", {"embedding_size": 16}, BERT_INPUTS),
+          ("Electra", "ForPreTraining", {"embedding_size": 16}, BERT_INPUTS),
+          ("Albert", "ForPreTraining", {"embedding_size": 16, "num_hidden_groups": 2}, BERT_INPUTS),
+          ("RoFormer", "ForMaskedLM", {}, BERT_INPUTS),
+          ("BigBird", "ForPreTraining", {"attention_type": "original_full"}, BERT_INPUTS),
+          ("BigBird", "ForQuestionAnswering", {"attention_type": "original_full"}, BERT_INPUTS),
+      )],
+    _spec("electra-formultiplechoice", "FlaxElectraForMultipleChoice", "ElectraConfig",
+          {**BERT, "embedding_size": 16}, {k: [v, v] for k, v in BERT_INPUTS.items()}),
+    _spec("distilbert-formaskedlm", "FlaxDistilBertForMaskedLM", "DistilBertConfig",
+          dict(vocab_size=64, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=32),
+          {k: v for k, v in BERT_INPUTS.items() if k != "token_type_ids"}),
 ]
 
 

@@ -22,7 +22,7 @@ SRC = os.path.dirname(flaxformers.__file__)
 # The layers every family goes through: they read the registry and must not know any family.
 GENERIC = ["nn", "checkpoints", "generation", "training", "tokenizers", "auto.py", "registry.py", "__init__.py",
            "modeling_utils.py", "modeling_vision.py", "configuration_utils.py", "outputs.py", "embeddings.py",
-           "_lazy.py"]
+           "_lazy.py", "pipelines", "encoder_models.py"]
 
 
 def _family_words() -> set[str]:
@@ -33,6 +33,10 @@ def _family_words() -> set[str]:
         if not rest or re.search(r"\d", first):
             words.add(first)
     return words
+
+
+# Identifiers whose parts read as a family name but mean something else: optax's optimizer state.
+NOT_FAMILY_NAMES = {"opt_state"}
 
 
 def _code_words(path: str) -> list[tuple[int, str]]:
@@ -47,7 +51,8 @@ def _code_words(path: str) -> list[tuple[int, str]]:
     previous: list[str] = []
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         numpy_function = previous[-2:] in (["np", "."], ["jnp", "."])  # np.clip is numpy's, not the CLIP family
-        if token.type in (tokenize.NAME, tokenize.STRING) and token.start[0] not in docstrings and not numpy_function:
+        if token.type in (tokenize.NAME, tokenize.STRING) and token.start[0] not in docstrings and not (
+                numpy_function or token.string in NOT_FAMILY_NAMES):
             separators = r"[^a-z0-9]+" if token.type == tokenize.NAME else r"[^a-z0-9_]+"
             text = token.string.lower().replace("llama.cpp", "")  # the GGUF tool's name, not the family
             out += [(token.start[0], w) for w in re.split(separators, text) if w]

@@ -16,6 +16,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["TextStreamer", "TextIteratorStreamer", "TokenIteratorStreamer"], "flaxformers.generation.streamers"),
     **dict.fromkeys(["AutoTokenizer", "Tokenizer"], "flaxformers.tokenizers"),
     **dict.fromkeys(["AutoConfig", *AUTO_TASKS.values()], "flaxformers.auto"),
+    **dict.fromkeys(["pipeline"], "flaxformers.pipelines"),
     **exports(),
 }
 

