@@ -31,6 +31,8 @@ GEMMA = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_lay
 BLOOM = dict(vocab_size=64, hidden_size=32, n_layer=2, n_head=4, pad_token_id=0, bos_token_id=2, eos_token_id=1)
 BERT = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
             max_position_embeddings=32, type_vocab_size=2, pad_token_id=0)
+LLAMA = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, max_position_embeddings=32, pad_token_id=0, bos_token_id=1, eos_token_id=2)
 GPT_NEO = dict(vocab_size=64, max_position_embeddings=32, hidden_size=32, num_layers=2, num_heads=4,
                attention_types=[[["global", "local"], 1]], window_size=3, bos_token_id=0, eos_token_id=0)
 OPT = dict(vocab_size=64, hidden_size=32, ffn_dim=40, num_hidden_layers=2, num_attention_heads=4,
@@ -56,6 +58,11 @@ SPECS = [
     _spec("gemma-lm", "FlaxGemmaForCausalLM", "GemmaConfig", GEMMA, DECODER_INPUTS, cache=[2, 12],
           generate=GREEDY),
     _spec("gemma-base", "FlaxGemmaModel", "GemmaConfig", GEMMA, DECODER_INPUTS),
+    _spec("llama-lm", "FlaxLlamaForCausalLM", "LlamaConfig", LLAMA, DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
+    _spec("llama-base", "FlaxLlamaModel", "LlamaConfig", LLAMA, DECODER_INPUTS),
+    # 4.57's Flax Mistral applies its window to the full forward only; a window as long as the input keeps it inert
+    _spec("mistral-lm", "FlaxMistralForCausalLM", "MistralConfig", {**LLAMA, "sliding_window": 32}, DECODER_INPUTS,
+          cache=[2, 12], generate=GREEDY),
     _spec("bloom-lm", "FlaxBloomForCausalLM", "BloomConfig", BLOOM, DECODER_INPUTS, cache=[2, 12],
           generate=GREEDY),
     _spec("bloom-base", "FlaxBloomModel", "BloomConfig", BLOOM, DECODER_INPUTS),

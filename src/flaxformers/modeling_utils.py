@@ -266,7 +266,7 @@ class FlaxPreTrainedModel(GenerationMixin):
                 f"input_ids holds token ids outside [0, vocab_size={vocab}) (min {ids.min()}, max {ids.max()}). "
                 "Check that the tokenizer belongs to this model."
             )
-        max_positions = getattr(self._token_config, "max_position_embeddings", None)
+        max_positions = self._token_config.position_limit
         if max_positions is not None and position_ids is not None and not isinstance(position_ids, jax.core.Tracer):
             top = int(np.asarray(position_ids).max(initial=0))
             if top >= max_positions:

@@ -185,7 +185,7 @@ class GenerationRequest:
         vocab = model.config.vocab_size
 
         # special tokens and lengths, as transformers 5 resolves them (shared with the PyTorch twin)
-        positions = getattr(model.config, "max_position_embeddings", None)
+        positions = model.config.position_limit
         resolved = budget(config, prompt_len, positions, explicit_max_length)
         eos, max_new, min_length = resolved.eos, resolved.max_new_tokens, resolved.min_length
         longest = prompt_len if self.traced else int(mask.sum(axis=1).max())  # traced: the padded width counts
