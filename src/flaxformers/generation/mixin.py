@@ -168,19 +168,25 @@ class GenerationRequest:
         # Under jax.jit the prompt is a tracer: values stay on the device, only shapes are known.
         self.traced = any(isinstance(x, jax.core.Tracer) for x in (input_ids, attention_mask))
         xp = jnp if self.traced else np
-        ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp)
         self.encoder_inputs = None
-        if _is_encoder_decoder(model):
+        if not _is_encoder_decoder(model):
+            ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp)
+            if not self.traced and ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
+                raise ValueError(
+                    "attention_mask is right-padded; decoder-only generation needs left padding: tokenize with "
+                    "padding_side='left'."
+                )
+        else:
             # the source goes to the encoder; the decoder's prompt is its start token (or decoder_input_ids)
-            buckets = (ids.shape[1],) if self.traced else extra.get("prompt_buckets")
-            self.encoder_inputs = _encoder_inputs(model, ids, mask, config, buckets, xp)
-            ids = _decoder_prompt(model, config, ids.shape[0], extra.get("decoder_input_ids"), xp)
+            if model.main_input_name == "input_ids":
+                source, source_mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp)
+                buckets = (source.shape[1],) if self.traced else extra.get("prompt_buckets")
+                self.encoder_inputs = _encoder_inputs(model, source, source_mask, config, buckets, xp)
+            else:  # a source that is not tokens (audio features): the model checks it, the encoder takes it whole
+                self.encoder_inputs = model._encoder_inputs(input_ids, attention_mask)
+            batch = jnp.shape(self.encoder_inputs[model.main_input_name])[0]
+            ids = _decoder_prompt(model, config, batch, extra.get("decoder_input_ids"), xp)
             mask = xp.ones_like(ids)
-        elif not self.traced and ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
-            raise ValueError(
-                "attention_mask is right-padded; decoder-only generation needs left padding: tokenize with "
-                "padding_side='left'."
-            )
         batch, prompt_len = ids.shape
         vocab = model.config.vocab_size
 
@@ -260,7 +266,7 @@ class GenerationRequest:
             mode=mode, batch=ids.shape[0], bucket=bucket, max_new_tokens=max_new, num_beams=num_beams,
             top_k_bucket=top_k_bucket(top_k, vocab) if mode == "sample" and top_k > 0 else 0,
             full_top_p=mode == "sample" and top_k == 0 and top_p < 1.0,
-            encoder_bucket=0 if self.encoder_inputs is None else self.encoder_inputs["input_ids"].shape[1],
+            encoder_bucket=0 if self.encoder_inputs is None else jnp.shape(self.encoder_inputs[model.main_input_name])[-1],
         )
         self.sampling = engine.Sampling(
             temperature=f32(config.temperature if mode == "sample" and config.temperature else 1.0),

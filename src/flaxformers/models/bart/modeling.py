@@ -59,7 +59,8 @@ class FlaxBartAttention(nn.Module):
         d, n = cfg.d_model, self.num_heads
         spec = AttentionSpec(scale=(d // n) ** -0.5, causal=self.causal, dropout_rate=cfg.attention_dropout)
         heads = lambda x: x.reshape(*x.shape[:2], n, d // n)  # noqa: E731  [B, T, N, H]
-        key_proj, value_proj = _dense(cfg, d, self.dtype, "k_proj"), _dense(cfg, d, self.dtype, "v_proj")
+        key_proj = _dense(cfg, d, self.dtype, "k_proj", use_bias=cfg.architecture.key_bias)
+        value_proj = _dense(cfg, d, self.dtype, "v_proj")
         query = heads(_dense(cfg, d, self.dtype, "q_proj")(hidden))
         if key_value_states is None:
             out, weights = self_attention(self, query, heads(key_proj(hidden)), heads(value_proj(hidden)), spec,

@@ -1,0 +1,185 @@
+"""Whisper against transformers' PyTorch classes on one tiny random checkpoint (2 layers, d_model 32).
+
+Whisper's source is log-mel features, not tokens, so it has its own file beside the seq2seq harness. The
+vocabulary of 96 holds the special tokens a multilingual checkpoint has, at small ids: eos/pad 90, start
+91, languages 80-82, translate 83, transcribe 84, no-timestamps 86 (timestamps from 87).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+import torch
+import transformers
+from _helpers import assert_close
+
+import flaxformers
+from flaxformers.auto import FlaxAutoModelForSpeechSeq2Seq
+from flaxformers.checkpoints.convert import flatten
+
+MEL, FRAMES, TGT = 8, 32, 5
+TINY = dict(vocab_size=96, num_mel_bins=MEL, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+            decoder_attention_heads=4, encoder_ffn_dim=40, decoder_ffn_dim=40, d_model=32,
+            max_source_positions=FRAMES // 2, max_target_positions=32, pad_token_id=90, bos_token_id=90,
+            eos_token_id=90, decoder_start_token_id=91, suppress_tokens=[3, 4], begin_suppress_tokens=[5, 90],
+            classifier_proj_size=12, num_labels=3)
+GENERATION = dict(lang_to_id={"<|en|>": 80, "<|fr|>": 81, "<|de|>": 82}, task_to_id={"translate": 83, "transcribe": 84},
+                  no_timestamps_token_id=86, is_multilingual=True, decoder_start_token_id=91, eos_token_id=90,
+                  pad_token_id=90, suppress_tokens=[3, 4], begin_suppress_tokens=[5, 90])
+FEATURES = np.random.RandomState(0).normal(size=(2, MEL, FRAMES)).astype(np.float32)
+TARGET = np.random.RandomState(1).randint(0, 90, (2, TGT)).astype(np.int32)
+
+
+def _torch(x) -> torch.Tensor:
+    return torch.tensor(np.asarray(x))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The checkpoint transformers saved (norms randomised), both sides loaded, and one forward each."""
+    torch.manual_seed(0)
+    ref = transformers.WhisperForConditionalGeneration(transformers.WhisperConfig(**TINY)).eval()
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            if "norm" in name:
+                p.normal_(1.0 if "weight" in name else 0.0, 0.5)
+    ref.generation_config = transformers.GenerationConfig(**GENERATION)
+    path = str(tmp_path_factory.mktemp("whisper"))
+    ref.save_pretrained(path)
+    ref = transformers.WhisperForConditionalGeneration.from_pretrained(path, attn_implementation="eager").eval()
+    ours = FlaxAutoModelForSpeechSeq2Seq.from_pretrained(path)
+    assert type(ours) is flaxformers.FlaxWhisperForConditionalGeneration
+    out = ours(FEATURES, decoder_input_ids=TARGET, output_hidden_states=True, output_attentions=True)
+    with torch.no_grad():
+        expected = ref(_torch(FEATURES), decoder_input_ids=_torch(TARGET), output_hidden_states=True,
+                       output_attentions=True)
+    return path, ref, ours, out, expected
+
+
+def test_logits_hidden_states_attentions_match(tiny):
+    _, _, _, out, expected = tiny
+    assert_close(out.logits, expected.logits, what="logits")
+    assert_close(out.encoder_last_hidden_state, expected.encoder_last_hidden_state, what="encoder_last_hidden_state")
+    for field in ("encoder_hidden_states", "decoder_hidden_states", "encoder_attentions", "decoder_attentions",
+                  "cross_attentions"):
+        ours, ref = getattr(out, field), getattr(expected, field)
+        assert len(ours) == len(ref), field
+        for i, (a, b) in enumerate(zip(ours, ref)):
+            assert_close(a, b, what=f"{field}[{i}]")
+
+
+def test_loss_with_labels_matches(tiny):
+    """Decoder inputs are the labels shifted right from the start token; -100 is ignored."""
+    _, ref, ours, _, _ = tiny
+    from flaxformers.training.losses import get_task_loss
+
+    labels = TARGET.copy()
+    labels[1, TGT - 2:] = -100
+    outputs = ours(FEATURES, decoder_input_ids=ours.prepare_decoder_input_ids_from_labels(labels))
+    loss = get_task_loss("seq2seq-lm")(outputs, {"labels": labels}, ours.config)
+    with torch.no_grad():
+        expected = ref(_torch(FEATURES), labels=_torch(labels).long()).loss
+    assert_close(loss, expected, what="loss")
+
+
+@pytest.mark.parametrize("head, weighted", [("WhisperModel", False), ("WhisperForAudioClassification", True)])
+def test_heads_match(tiny, tmp_path, head, weighted):
+    path = tiny[0]
+    torch.manual_seed(1)
+    ref = getattr(transformers, head).from_pretrained(path, use_weighted_layer_sum=weighted,
+                                                      attn_implementation="eager").eval()
+    if weighted:  # transformers starts them equal, which would hide a wrong order
+        with torch.no_grad():
+            ref.layer_weights.normal_()
+    ref.save_pretrained(tmp_path)
+    ours = getattr(flaxformers, "Flax" + head).from_pretrained(tmp_path)
+    with torch.no_grad():
+        if head == "WhisperModel":
+            expected = ref(_torch(FEATURES), decoder_input_ids=_torch(TARGET)).last_hidden_state
+            got = ours(FEATURES, decoder_input_ids=TARGET).last_hidden_state
+        else:
+            expected = ref(_torch(FEATURES)).logits
+            got = ours(FEATURES).logits
+    assert_close(got, expected, what=f"{head} output")
+
+
+def test_encode_then_cached_decode_equals_full_forward(tiny):
+    _, _, ours, out, expected = tiny
+    encoder_outputs = ours.encode(FEATURES)
+    assert_close(encoder_outputs.last_hidden_state, expected.encoder_last_hidden_state, what="encode")
+    cache = ours.init_cache(2, TGT, encoder_outputs)
+    step = jax.jit(lambda ids, cache, positions: ours.decode(
+        ids, encoder_outputs, past_key_values=cache, decoder_attention_mask=np.ones((2, TGT), np.int32),
+        decoder_position_ids=positions))
+    logits = []
+    for t in range(TGT):
+        out = step(TARGET[:, t:t + 1], cache, np.full((2, 1), t, np.int32))
+        logits.append(np.asarray(out.logits))
+        cache = out.past_key_values
+    assert_close(np.concatenate(logits, axis=1), expected.logits, what="cached decode vs full")
+
+
+def test_save_then_load_in_transformers_and_msgpack(tiny, tmp_path):
+    _, _, ours, out, _ = tiny
+    ours.save_pretrained(tmp_path / "pt")
+    reloaded, info = transformers.WhisperForConditionalGeneration.from_pretrained(tmp_path / "pt",
+                                                                                 output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    with torch.no_grad():
+        expected = reloaded.eval()(_torch(FEATURES), decoder_input_ids=_torch(TARGET)).logits
+    assert_close(out.logits, expected, what="transformers reload")
+    with open(tmp_path / "pt" / "config.json") as f:
+        assert json.load(f)["architectures"] == ["WhisperForConditionalGeneration"]
+    ours.save_pretrained(tmp_path / "msgpack", safe_serialization=False)
+    assert "flax_model.msgpack" in os.listdir(tmp_path / "msgpack")
+    again = type(ours).from_pretrained(tmp_path / "msgpack")
+    for key, value in flatten(ours.params).items():
+        np.testing.assert_array_equal(flatten(again.params)[key], value)
+
+
+def test_bad_features_name_the_expected_shape(tiny):
+    with pytest.raises(ValueError, match="num_mel_bins=8"):
+        tiny[2](FEATURES[:, :, :10], decoder_input_ids=TARGET)
+
+
+# --- generate: Whisper's prompt (language, task, no-timestamps), suppression; greedy and beam ---------
+GENERATE_CASES = [
+    (dict(language="fr", task="translate"), 1),
+    (dict(language="german"), 3),
+    (dict(), 1),  # the language detected from the audio
+]
+
+
+def _assert_same_new_tokens(ours, expected: np.ndarray, max_new_tokens: int) -> None:
+    """4.57 returned the prompt too (transformers 5 returns the new tokens only), and keeps the budget."""
+    new = np.asarray(ours)[:, -max_new_tokens:]
+    np.testing.assert_array_equal(new[:, :expected.shape[1]], expected)
+    assert np.all(new[:, expected.shape[1]:] == 90)
+
+
+@pytest.mark.parametrize("settings, num_beams", GENERATE_CASES)
+def test_generate_matches_transformers(tiny, settings, num_beams):
+    _, ref, ours, _, _ = tiny
+    got = np.asarray(ours.generate(FEATURES, max_new_tokens=8, num_beams=num_beams, **settings).sequences)
+    with torch.no_grad():
+        expected = ref.generate(_torch(FEATURES), max_new_tokens=8, num_beams=num_beams, **settings).numpy()
+    _assert_same_new_tokens(got, expected, 8)
+    if not settings:
+        with torch.no_grad():
+            detected = ref.detect_language(_torch(FEATURES), generation_config=ref.generation_config).numpy()
+        np.testing.assert_array_equal(ours.detect_language(FEATURES), detected)
+        np.testing.assert_array_equal(got[:, 1], detected)
+
+
+def test_forced_decoder_ids_are_the_prompt(tiny):
+    """4.57's forced_decoder_ids ([[1, lang], [2, task], [3, notimestamps]]) give transformers 5's prompt."""
+    _, ref, ours, _, _ = tiny
+    got = ours.generate(FEATURES, max_new_tokens=6, forced_decoder_ids=[[1, 82], [2, 84], [3, 86]]).sequences
+    with torch.no_grad():
+        expected = ref.generate(_torch(FEATURES), max_new_tokens=6, language="de", task="transcribe").numpy()
+    np.testing.assert_array_equal(np.asarray(got)[:, :4], [[91, 82, 84, 86]] * 2)
+    _assert_same_new_tokens(got, expected, 6)
