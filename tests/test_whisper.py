@@ -183,3 +183,71 @@ def test_forced_decoder_ids_are_the_prompt(tiny):
         expected = ref.generate(_torch(FEATURES), max_new_tokens=6, language="de", task="transcribe").numpy()
     np.testing.assert_array_equal(np.asarray(got)[:, :4], [[91, 82, 84, 86]] * 2)
     _assert_same_new_tokens(got, expected, 6)
+
+
+# --- feature extractor and tokenizer -------------------------------------------------------------------
+def test_feature_extractor_matches_transformers():
+    """Padded to 30 s (and truncated), normalised or not, with the frame mask; and padding='longest'."""
+    from flaxformers import WhisperFeatureExtractor
+
+    rng = np.random.RandomState(0)
+    seconds = np.arange(16000 * 3) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * seconds) + 0.05 * rng.normal(size=seconds.shape)).astype(np.float32)
+    audio = [tone, 0.1 * rng.normal(size=40_001).astype(np.float32)]
+    ref, ours = transformers.WhisperFeatureExtractor(), WhisperFeatureExtractor()
+    for settings in ({}, {"do_normalize": True, "return_attention_mask": True},
+                     {"padding": "longest", "return_attention_mask": True}, {"max_length": 16000}):
+        expected = ref(audio, sampling_rate=16000, return_tensors="np", **settings)
+        got = ours(audio, sampling_rate=16000, **settings)
+        assert_close(got["input_features"], expected["input_features"], what=f"log-mel {settings}")
+        if "attention_mask" in expected:
+            np.testing.assert_array_equal(got["attention_mask"], expected["attention_mask"])
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory) -> str:
+    """A tiny byte-level BPE with Whisper's special tokens (every language, so ids follow Whisper's layout)
+    and 20 timestamp tokens, saved as tokenizer.json."""
+    import tokenizers
+    from tokenizers import AddedToken, decoders, models, pre_tokenizers
+
+    from flaxformers.models.whisper.generation import LANGUAGES
+
+    merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("Ġ", "a"), ("o", "n")]
+    vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    vocab.update({a + b: len(vocab) + i for i, (a, b) in enumerate(merges)})
+    backend = tokenizers.Tokenizer(models.BPE(vocab, merges))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|startoftranscript|>", *(f"<|{code}|>" for code in LANGUAGES), "<|translate|>",
+                "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
+    backend.add_special_tokens([AddedToken(s, special=True) for s in specials])
+    backend.add_tokens([AddedToken(f"<|{i * 0.02:.2f}|>", special=False) for i in range(20)])
+    path = str(tmp_path_factory.mktemp("whisper-tokenizer"))
+    backend.save(os.path.join(path, "tokenizer.json"))
+    with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "WhisperTokenizer", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
+                   "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+                   "additional_special_tokens": specials[1:]}, f)
+    return path
+
+
+def test_tokenizer_prefix_and_timestamps_match_transformers(tokenizer_dir):
+    ref = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)
+    ours = flaxformers.AutoTokenizer.from_pretrained(tokenizer_dir)
+    assert type(ours).__name__ == "WhisperTokenizer"
+    text = "the cat on a hat"
+    assert ours.encode(text) == ref(text).input_ids
+    for language, task in (("fr", "transcribe"), ("german", "translate")):
+        ref.set_prefix_tokens(language=language, task=task)
+        ours.set_prefix_tokens(language=language, task=task)
+        assert ours.encode(text) == ref(text).input_ids
+    assert ours.get_decoder_prompt_ids(task="transcribe", language="en") == [
+        tuple(x) for x in ref.get_decoder_prompt_ids(task="transcribe", language="en")]
+    ts = ours.timestamp_begin
+    words = lambda text: ours.encode(text, add_special_tokens=False)  # noqa: E731
+    # two segments, then a timestamp going back: the next 30 s window
+    sequence = [ours.convert_tokens_to_ids("<|startoftranscript|>"), ts, *words(" the cat"), ts + 5, ts + 5,
+                *words(" on a hat"), ts + 12, ts + 2, *words(" the"), ts + 4, ours.eos_token_id]
+    for settings in ({}, {"skip_special_tokens": True}, {"decode_with_timestamps": True}, {"output_offsets": True}):
+        assert ours.decode(sequence, **settings) == ref.decode(sequence, **settings), settings

@@ -3,7 +3,7 @@ pre-norm decoder; its feature extractor, tokenizer and long-form generation. The
 
 from flaxformers._lazy import lazy_exports
 from flaxformers.models.bart import SEQ2SEQ_PARTITION_RULES
-from flaxformers.registry import Family, ModelType
+from flaxformers.registry import Family, ModelType, TokenizerHint
 
 _HEADS = {
     "base": "FlaxWhisperModel",
@@ -17,8 +17,13 @@ FAMILY = Family(
     exports={
         "configuration": ("WhisperConfig",),
         "modeling": (*_HEADS.values(), "FlaxWhisperPreTrainedModel"),
+        "feature_extraction": ("WhisperFeatureExtractor",),
+        "tokenization": ("WhisperTokenizer",),
     },
     partition_rules=(*SEQ2SEQ_PARTITION_RULES, (r"conv[12]/kernel$", (None, None, "tensor"))),
+    tokenizer=TokenizerHint(("vocab.json", "merges.txt"), "flaxformers.models.whisper.tokenization:whisper_tokenizer",
+                            classes=("WhisperTokenizer", "WhisperTokenizerFast"),
+                            adapt="flaxformers.models.whisper.tokenization:adapt_whisper_tokenizer", by_files=False),
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())
