@@ -23,7 +23,8 @@ from flaxformers.training.losses import ctc_loss
 SAMPLES = 800
 TINY = dict(vocab_size=12, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=40,
             conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
-            num_conv_pos_embedding_groups=4, pad_token_id=0, layerdrop=0.0)
+            num_conv_pos_embedding_groups=4, pad_token_id=0, layerdrop=0.0, codevector_dim=8, proj_codevector_dim=6,
+            num_codevectors_per_group=5)
 VARIANTS = {"base": {}, "stable": dict(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True)}
 AUDIO = np.random.RandomState(0).normal(size=(2, SAMPLES)).astype(np.float32)
 MASK = np.ones((2, SAMPLES), np.int32)
@@ -96,6 +97,35 @@ def test_base_model_matches(built, tmp_path):
         expected = ref(_torch(AUDIO), attention_mask=_torch(MASK))
     assert_close(out.last_hidden_state, expected.last_hidden_state, what="last_hidden_state")
     assert_close(out.extract_features, expected.extract_features, what="extract_features")
+
+
+def test_pretraining_outputs_and_loss_match(built, tmp_path):
+    """Quantised targets (argmax codevectors), perplexity over the masked frames, and the contrastive plus
+    diversity loss against sampled negatives."""
+    from transformers.models.wav2vec2.modeling_wav2vec2 import _sample_negative_indices
+
+    from flaxformers.models.wav2vec2.modeling import pretraining_loss
+
+    torch.manual_seed(2)
+    ref = transformers.Wav2Vec2ForPreTraining.from_pretrained(built[0], attn_implementation="eager").eval()
+    with torch.no_grad():  # spread the codebook choices (the tiny model's logits favour a few)
+        ref.quantizer.weight_proj.weight.normal_(0, 3.0)
+    ref.save_pretrained(tmp_path)
+    ours = flaxformers.FlaxAutoModelForPreTraining.from_pretrained(tmp_path)
+    assert type(ours) is flaxformers.FlaxWav2Vec2ForPreTraining
+    frames = built[3].logits.shape[1]
+    masked = np.random.RandomState(3).rand(2, frames) < 0.4
+    negatives = _sample_negative_indices((2, frames), 4, mask_time_indices=masked.astype(np.int64))
+    with torch.no_grad():
+        expected = ref(_torch(AUDIO), attention_mask=_torch(MASK), mask_time_indices=_torch(masked),
+                       sampled_negative_indices=_torch(negatives))
+    out = ours(AUDIO, attention_mask=MASK, mask_time_indices=masked)
+    for field in ("projected_states", "projected_quantized_states", "codevector_perplexity"):
+        assert_close(getattr(out, field), getattr(expected, field), what=field)
+    loss, contrastive, diversity = pretraining_loss(ours.config, out, masked, negatives)
+    assert_close(contrastive, expected.contrastive_loss, what="contrastive loss")
+    assert_close(diversity, expected.diversity_loss, what="diversity loss")
+    assert_close(loss, expected.loss, what="loss")
 
 
 def test_save_then_load_in_transformers_and_msgpack(built, tmp_path):

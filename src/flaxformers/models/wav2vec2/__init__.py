@@ -4,14 +4,14 @@ transformer over its frames. The family's declaration."""
 from flaxformers._lazy import lazy_exports
 from flaxformers.registry import Family, ModelType
 
-_HEADS = {"base": "FlaxWav2Vec2Model", "ctc": "FlaxWav2Vec2ForCTC"}
+_HEADS = {"base": "FlaxWav2Vec2Model", "ctc": "FlaxWav2Vec2ForCTC", "pretraining": "FlaxWav2Vec2ForPreTraining"}
 
 FAMILY = Family(
     name="wav2vec2",
     model_types={"wav2vec2": ModelType("Wav2Vec2Config", _HEADS)},
     exports={
         "configuration": ("Wav2Vec2Config",),
-        "modeling": (*_HEADS.values(), "FlaxWav2Vec2PreTrainedModel"),
+        "modeling": (*_HEADS.values(), "FlaxWav2Vec2PreTrainedModel", "pretraining_loss"),
         "feature_extraction": ("Wav2Vec2FeatureExtractor",),
         "tokenization": ("Wav2Vec2CTCTokenizer",),
     },

@@ -216,7 +216,7 @@ class FlaxWav2Vec2Module(nn.Module):
             features, deterministic)
         if cfg.mask_time_prob > 0.0 or cfg.mask_feature_prob > 0.0:  # PyTorch holds the vector only then
             masked = self.param("masked_spec_embed", nn.initializers.uniform(), (cfg.hidden_size,))
-            if mask_time_indices is not None:  # SpecAugment: the chosen frames become the learned vector
+            if mask_time_indices is not None and cfg.apply_spec_augment:  # the chosen frames become the vector
                 hidden = jnp.where(mask_time_indices[:, :, None], masked.astype(hidden.dtype), hidden)
         outputs = FlaxWav2Vec2Encoder(cfg, self.dtype, self.gradient_checkpointing, self.remat_policy,
                                       name="encoder")(hidden, frames, deterministic, output_attentions,
@@ -265,6 +265,107 @@ class FlaxWav2Vec2ForCTCModule(nn.Module):
         return FlaxCausalLMOutput(logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions)
 
 
+class FlaxWav2Vec2ForPreTrainingOutput(ModelOutput):
+    projected_states: jax.Array = None
+    projected_quantized_states: jax.Array = None
+    codevector_perplexity: jax.Array = None
+    hidden_states: tuple | None = None
+    attentions: tuple | None = None
+
+
+class FlaxWav2Vec2GumbelVectorQuantizer(nn.Module):
+    """Product quantisation of the extracted features: per group, one of `num_codevectors_per_group`
+    `codevectors`, picked by argmax (deterministic) or a Gumbel-softmax sample (training)."""
+
+    config: Wav2Vec2Config
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden, mask_time_indices=None, deterministic=True, temperature=1.0):
+        cfg = self.config
+        groups, per_group = cfg.num_codevector_groups, cfg.num_codevectors_per_group
+        b, t, _ = hidden.shape
+        codevectors = self.param("codevectors", nn.initializers.uniform(),
+                                 (1, groups * per_group, cfg.codevector_dim // groups))
+        scores = nn.Dense(groups * per_group, dtype=self.dtype, kernel_init=nn.initializers.normal(1.0),
+                          name="weight_proj")(hidden).reshape(b * t, groups, per_group)
+        if deterministic:
+            probs = jax.nn.one_hot(jnp.argmax(scores, axis=-1), per_group, dtype=scores.dtype)
+            perplexity = codevector_perplexity(probs, mask_time_indices)
+        else:
+            gumbels = jax.random.gumbel(self.make_rng("gumbel"), scores.shape, scores.dtype)
+            probs = jax.nn.softmax((scores + gumbels) / temperature, axis=-1)
+            perplexity = codevector_perplexity(jax.nn.softmax(scores, axis=-1), mask_time_indices)
+        chosen = jnp.einsum("xgv,gvd->xgd", probs, codevectors.reshape(groups, per_group, -1))  # [B*T, G, D/G]
+        return chosen.reshape(b, t, -1), perplexity
+
+
+def codevector_perplexity(probs: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """exp(entropy) of each group's mean codevector distribution over the (masked) frames, summed over groups."""
+    if mask is not None:
+        flat = mask.reshape(-1)[:, None, None]
+        marginal = jnp.where(flat, probs, 0.0).sum(axis=0) / mask.sum()
+    else:
+        marginal = probs.mean(axis=0)  # [G, V]
+    return jnp.exp(-jnp.sum(marginal * jnp.log(marginal + 1e-7), axis=-1)).sum()
+
+
+class FlaxWav2Vec2ForPreTrainingModule(nn.Module):
+    """The contrastive pre-training heads: `project_hid` of the transformer states and `project_q` of the
+    quantised features."""
+
+    config: Wav2Vec2Config
+    dtype: jnp.dtype = jnp.float32
+    gradient_checkpointing: bool = False
+    remat_policy: Any = None
+
+    @nn.compact
+    def __call__(self, input_values, attention_mask=None, mask_time_indices=None, gumbel_temperature=1.0,
+                 deterministic=True, output_attentions=False, output_hidden_states=False,
+                 freeze_feature_encoder=False, return_dict=True):
+        cfg = self.config
+        outputs = FlaxWav2Vec2Module(cfg, self.dtype, self.gradient_checkpointing, self.remat_policy,
+                                     name="wav2vec2")(input_values, attention_mask, mask_time_indices, deterministic,
+                                                      output_attentions, output_hidden_states,
+                                                      freeze_feature_encoder, return_dict=True)
+        dense = lambda name: nn.Dense(cfg.proj_codevector_dim, dtype=self.dtype, name=name,  # noqa: E731
+                                      kernel_init=nn.initializers.normal(cfg.initializer_range))
+        projected = dense("project_hid")(outputs.last_hidden_state)
+        features = nn.Dropout(cfg.feat_quantizer_dropout)(outputs.extract_features, deterministic=deterministic)
+        quantized, perplexity = FlaxWav2Vec2GumbelVectorQuantizer(cfg, self.dtype, name="quantizer")(
+            features, mask_time_indices, deterministic, gumbel_temperature)
+        quantized = dense("project_q")(quantized)
+        if not return_dict:
+            return tuple(v for v in (projected, quantized, perplexity, outputs.hidden_states, outputs.attentions)
+                         if v is not None)
+        return FlaxWav2Vec2ForPreTrainingOutput(
+            projected_states=projected, projected_quantized_states=quantized, codevector_perplexity=perplexity,
+            hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+
+
+def pretraining_loss(config: Wav2Vec2Config, outputs: Any, mask_time_indices: Any,
+                     sampled_negative_indices: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """transformers' pre-training loss (loss, contrastive, diversity): cross-entropy of each masked frame's
+    cosine similarities (over `contrastive_logits_temperature`) to its quantised target against the
+    negatives `sampled_negative_indices` [B, T, K] (flat frame indices), plus the codebook diversity term."""
+    quantized, predicted = outputs.projected_quantized_states, outputs.projected_states  # [B, T, P]
+    b, t, p = quantized.shape
+    negatives = quantized.reshape(-1, p)[jnp.asarray(sampled_negative_indices).reshape(-1)].reshape(b, t, -1, p)
+    targets = jnp.concatenate([quantized[:, :, None], negatives], axis=2)  # [B, T, 1 + K, P]
+
+    def cosine(x, y):
+        return jnp.sum(x * y, -1) / jnp.maximum(jnp.linalg.norm(x, axis=-1) * jnp.linalg.norm(y, axis=-1), 1e-8)
+
+    logits = cosine(predicted[:, :, None], targets) / config.contrastive_logits_temperature  # [B, T, 1 + K]
+    same = jnp.all(quantized[:, :, None] == negatives, axis=-1)  # a negative equal to the positive is not one
+    logits = logits.at[:, :, 1:].set(jnp.where(same, -jnp.inf, logits[:, :, 1:]))
+    mask = jnp.asarray(mask_time_indices, bool)
+    contrastive = -jnp.sum(jnp.where(mask, jax.nn.log_softmax(logits, axis=-1)[:, :, 0], 0.0))
+    num_codevectors = config.num_codevectors_per_group * config.num_codevector_groups
+    diversity = (num_codevectors - outputs.codevector_perplexity) / num_codevectors * mask.sum()
+    return contrastive + config.diversity_loss_weight * diversity, contrastive, diversity
+
+
 # --- the model classes ---------------------------------------------------------------------------
 class FlaxWav2Vec2PreTrainedModel(FlaxPreTrainedModel):
     config_class = Wav2Vec2Config
@@ -290,6 +391,11 @@ class FlaxWav2Vec2PreTrainedModel(FlaxPreTrainedModel):
                  params: dict | None = None, dropout_rng: jax.Array | None = None, train: bool = False,
                  output_attentions: bool | None = None, output_hidden_states: bool | None = None,
                  freeze_feature_encoder: bool = False, return_dict: bool | None = None):
+        return self._run(input_values, attention_mask, mask_time_indices, params, dropout_rng, train,
+                         output_attentions, output_hidden_states, freeze_feature_encoder, return_dict)
+
+    def _run(self, input_values, attention_mask, mask_time_indices, params, dropout_rng, train, output_attentions,
+             output_hidden_states, freeze_feature_encoder, return_dict, extra=None, rngs=None):
         values = jnp.asarray(input_values, jnp.float32)
         if values.ndim != 2:
             raise ValueError(f"input_values must be raw audio [batch, samples], got shape {values.shape}; make it "
@@ -297,10 +403,10 @@ class FlaxWav2Vec2PreTrainedModel(FlaxPreTrainedModel):
         inputs = {"input_values": values,
                   "attention_mask": None if attention_mask is None else jnp.asarray(attention_mask, "i4"),
                   "mask_time_indices": None if mask_time_indices is None else jnp.asarray(mask_time_indices, bool),
-                  "freeze_feature_encoder": freeze_feature_encoder}
+                  "freeze_feature_encoder": freeze_feature_encoder, **(extra or {})}
         return self._apply(inputs, params=params, past_key_values=None, dropout_rng=dropout_rng, train=train,
                            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-                           return_dict=return_dict)
+                           return_dict=return_dict, rngs=rngs)
 
 
 class FlaxWav2Vec2Model(FlaxWav2Vec2PreTrainedModel):
@@ -311,4 +417,22 @@ class FlaxWav2Vec2ForCTC(FlaxWav2Vec2PreTrainedModel):
     module_class = FlaxWav2Vec2ForCTCModule
 
 
-__all__ = ["FlaxWav2Vec2ForCTC", "FlaxWav2Vec2Model", "FlaxWav2Vec2PreTrainedModel"]
+class FlaxWav2Vec2ForPreTraining(FlaxWav2Vec2PreTrainedModel):
+    module_class = FlaxWav2Vec2ForPreTrainingModule
+
+    def __call__(self, input_values: Any, attention_mask: Any = None, mask_time_indices: Any = None,
+                 gumbel_temperature: float = 1.0, params: dict | None = None, dropout_rng: jax.Array | None = None,
+                 gumbel_rng: jax.Array | None = None, train: bool = False, output_attentions: bool | None = None,
+                 output_hidden_states: bool | None = None, freeze_feature_encoder: bool = False,
+                 return_dict: bool | None = None):
+        """With `train=True` the codevectors are Gumbel-softmax samples (`gumbel_rng`) at `gumbel_temperature`."""
+        if train and gumbel_rng is None:
+            raise ValueError("train=True samples codevectors: pass gumbel_rng=jax.random.PRNGKey(...).")
+        return self._run(input_values, attention_mask, mask_time_indices, params, dropout_rng, train,
+                         output_attentions, output_hidden_states, freeze_feature_encoder, return_dict,
+                         extra={"gumbel_temperature": gumbel_temperature},
+                         rngs={"gumbel": gumbel_rng} if gumbel_rng is not None else None)
+
+
+__all__ = ["FlaxWav2Vec2ForCTC", "FlaxWav2Vec2ForPreTraining", "FlaxWav2Vec2Model", "FlaxWav2Vec2PreTrainedModel",
+           "pretraining_loss"]
