@@ -1,8 +1,8 @@
 """Whisper against transformers' PyTorch classes on one tiny random checkpoint (2 layers, d_model 32).
 
 Whisper's source is log-mel features, not tokens, so it has its own file beside the seq2seq harness. The
-vocabulary of 96 holds the special tokens a multilingual checkpoint has, at small ids: eos/pad 90, start
-91, languages 80-82, translate 83, transcribe 84, no-timestamps 86 (timestamps from 87).
+vocabulary of 96 holds the special tokens a multilingual checkpoint has, in its layout: eos/pad 70, start
+71, languages 72-74, translate 75, transcribe 76, no-timestamps 80, then the timestamps 81-95.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from flaxformers.checkpoints.convert import flatten
 MEL, FRAMES, TGT = 8, 32, 5
 TINY = dict(vocab_size=96, num_mel_bins=MEL, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
             decoder_attention_heads=4, encoder_ffn_dim=40, decoder_ffn_dim=40, d_model=32,
-            max_source_positions=FRAMES // 2, max_target_positions=32, pad_token_id=90, bos_token_id=90,
-            eos_token_id=90, decoder_start_token_id=91, suppress_tokens=[3, 4], begin_suppress_tokens=[5, 90],
+            max_source_positions=FRAMES // 2, max_target_positions=32, pad_token_id=70, bos_token_id=70,
+            eos_token_id=70, decoder_start_token_id=71, suppress_tokens=[3, 4], begin_suppress_tokens=[5, 70],
             classifier_proj_size=12, num_labels=3)
-GENERATION = dict(lang_to_id={"<|en|>": 80, "<|fr|>": 81, "<|de|>": 82}, task_to_id={"translate": 83, "transcribe": 84},
-                  no_timestamps_token_id=86, is_multilingual=True, decoder_start_token_id=91, eos_token_id=90,
-                  pad_token_id=90, suppress_tokens=[3, 4], begin_suppress_tokens=[5, 90])
+GENERATION = dict(lang_to_id={"<|en|>": 72, "<|fr|>": 73, "<|de|>": 74}, task_to_id={"translate": 75, "transcribe": 76},
+                  no_timestamps_token_id=80, is_multilingual=True, decoder_start_token_id=71, eos_token_id=70,
+                  pad_token_id=70, suppress_tokens=[3, 4], begin_suppress_tokens=[5, 70], max_initial_timestamp_index=6)
 FEATURES = np.random.RandomState(0).normal(size=(2, MEL, FRAMES)).astype(np.float32)
-TARGET = np.random.RandomState(1).randint(0, 90, (2, TGT)).astype(np.int32)
+TARGET = np.random.RandomState(1).randint(0, 70, (2, TGT)).astype(np.int32)
 
 
 def _torch(x) -> torch.Tensor:
@@ -151,6 +151,8 @@ GENERATE_CASES = [
     (dict(language="fr", task="translate"), 1),
     (dict(language="german"), 3),
     (dict(), 1),  # the language detected from the audio
+    (dict(language="en", return_timestamps=True), 1),  # the timestamp rules
+    (dict(language="fr", return_timestamps=True), 2),
 ]
 
 
@@ -158,7 +160,18 @@ def _assert_same_new_tokens(ours, expected: np.ndarray, max_new_tokens: int) -> 
     """4.57 returned the prompt too (transformers 5 returns the new tokens only), and keeps the budget."""
     new = np.asarray(ours)[:, -max_new_tokens:]
     np.testing.assert_array_equal(new[:, :expected.shape[1]], expected)
-    assert np.all(new[:, expected.shape[1]:] == 90)
+    assert np.all(new[:, expected.shape[1]:] == 70)
+
+
+def _assert_same_first_segment(ours, expected: np.ndarray, max_new_tokens: int) -> None:
+    """With timestamps, transformers 5 decodes window after window from the last segment's end (its
+    sequential long-form loop) and joins them; the engine decodes one window: its tokens up to the first
+    closed segment (two timestamps in a row) are transformers'."""
+    timestamps = expected >= GENERATION["no_timestamps_token_id"] + 1
+    closed = np.where(timestamps[0, 1:] & timestamps[0, :-1])[0]
+    end = closed[0] + 2 if len(closed) else expected.shape[1]
+    assert end >= 4, "too short a segment to check the timestamp rules"
+    np.testing.assert_array_equal(np.asarray(ours)[:, -max_new_tokens:][:, :end], expected[:, :end])
 
 
 @pytest.mark.parametrize("settings, num_beams", GENERATE_CASES)
@@ -167,7 +180,10 @@ def test_generate_matches_transformers(tiny, settings, num_beams):
     got = np.asarray(ours.generate(FEATURES, max_new_tokens=8, num_beams=num_beams, **settings).sequences)
     with torch.no_grad():
         expected = ref.generate(_torch(FEATURES), max_new_tokens=8, num_beams=num_beams, **settings).numpy()
-    _assert_same_new_tokens(got, expected, 8)
+    if settings.get("return_timestamps"):
+        _assert_same_first_segment(got, expected, 8)
+    else:
+        _assert_same_new_tokens(got, expected, 8)
     if not settings:
         with torch.no_grad():
             detected = ref.detect_language(_torch(FEATURES), generation_config=ref.generation_config).numpy()
@@ -178,10 +194,10 @@ def test_generate_matches_transformers(tiny, settings, num_beams):
 def test_forced_decoder_ids_are_the_prompt(tiny):
     """4.57's forced_decoder_ids ([[1, lang], [2, task], [3, notimestamps]]) give transformers 5's prompt."""
     _, ref, ours, _, _ = tiny
-    got = ours.generate(FEATURES, max_new_tokens=6, forced_decoder_ids=[[1, 82], [2, 84], [3, 86]]).sequences
+    got = ours.generate(FEATURES, max_new_tokens=6, forced_decoder_ids=[[1, 74], [2, 76], [3, 80]]).sequences
     with torch.no_grad():
         expected = ref.generate(_torch(FEATURES), max_new_tokens=6, language="de", task="transcribe").numpy()
-    np.testing.assert_array_equal(np.asarray(got)[:, :4], [[91, 82, 84, 86]] * 2)
+    np.testing.assert_array_equal(np.asarray(got)[:, :4], [[71, 74, 76, 80]] * 2)
     _assert_same_new_tokens(got, expected, 6)
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import struct
+
+from flaxformers.generation.logits_process import NEG_INF, FlaxLogitsProcessor
+
+Array = jax.Array
 
 # Whisper's languages: code -> name (the order of the language tokens in the multilingual vocabulary).
 LANGUAGES: dict[str, str] = {
@@ -97,9 +104,55 @@ def whisper_prompt(config: Any, batch: int, detect_language: Callable[[], np.nda
         elif language is not None and task_ids and not any(t in task_ids for t in row):
             row.append(config.task_to_id["transcribe"])
         no_timestamps = getattr(config, "no_timestamps_token_id", None)
-        if no_timestamps is not None and row[-1] != no_timestamps:
+        if getattr(config, "return_timestamps", False):
+            if row[-1] == no_timestamps:
+                row.pop()
+        elif no_timestamps is not None and row[-1] != no_timestamps:
             row.append(no_timestamps)
         row[:] = [t for t in row if t is not None]
     if len({len(row) for row in rows}) != 1:
         raise ValueError("The rows' decoder prompts differ in length; generate them separately.")
     return np.asarray(rows, np.int32)
+
+
+class FlaxWhisperTimeStampLogitsProcessor(FlaxLogitsProcessor):
+    """Whisper's timestamp rules (transformers' `WhisperTimeStampLogitsProcessor`), on the engine's fixed-width
+    sequences: timestamps come in pairs (except before eos), never decrease, the first generated token is one
+    (at most `max_initial_timestamp_index` in), and a timestamp is forced when their total probability beats
+    every text token. `<|notimestamps|>` is never generated."""
+
+    timestamp_begin: int = struct.field(pytree_node=False)
+    eos_token_id: int = struct.field(pytree_node=False)
+    begin_index: Array = 0  # the first generated position (the prompt's length)
+    max_initial_timestamp_index: int | None = struct.field(pytree_node=False, default=None)
+    start: Array = 0  # the bucket's left padding
+
+    def __call__(self, input_ids, scores, cur_len):
+        tb, vocab = self.timestamp_begin, jnp.arange(scores.shape[-1])
+        first = self.start + self.begin_index  # buffer index of the first generated token
+        generated = cur_len - first
+        last = jnp.take(input_ids, jnp.maximum(cur_len - 1, 0), axis=1)  # [B]
+        penultimate = jnp.take(input_ids, jnp.maximum(cur_len - 2, 0), axis=1)
+        last_was_timestamp = (generated >= 1) & (last >= tb)
+        penultimate_was_timestamp = (generated < 2) | (penultimate >= tb)
+        scores = jnp.where(vocab == tb - 1, NEG_INF, scores)  # <|notimestamps|>
+        pair_done = (last_was_timestamp & penultimate_was_timestamp)[:, None] & (vocab >= tb)[None, :]
+        pair_open = (last_was_timestamp & ~penultimate_was_timestamp)[:, None] & (vocab < self.eos_token_id)[None, :]
+        scores = jnp.where(pair_done | pair_open, NEG_INF, scores)
+        positions = jnp.arange(input_ids.shape[1])[None, :]
+        is_timestamp = (positions >= first) & (positions < cur_len) & (input_ids >= tb)  # [B, L]
+        last_position = jnp.max(jnp.where(is_timestamp, positions, -1), axis=1)
+        last_timestamp = jnp.take_along_axis(input_ids, jnp.maximum(last_position, 0)[:, None], axis=1)[:, 0]
+        floor = jnp.where(last_position < 0, tb,
+                          jnp.where(last_was_timestamp & ~penultimate_was_timestamp, last_timestamp, last_timestamp + 1))
+        scores = jnp.where((vocab[None, :] >= tb) & (vocab[None, :] < floor[:, None]), NEG_INF, scores)
+        at_begin = generated == 0
+        initial = vocab < tb
+        if self.max_initial_timestamp_index is not None:
+            initial |= vocab > tb + self.max_initial_timestamp_index
+        scores = jnp.where(at_begin & initial[None, :], NEG_INF, scores)
+        logprobs = jax.nn.log_softmax(scores.astype(jnp.float32), axis=-1)
+        timestamp_logprob = jax.nn.logsumexp(jnp.where(vocab >= tb, logprobs, NEG_INF), axis=-1)
+        best_text = jnp.max(jnp.where(vocab < tb, logprobs, NEG_INF), axis=-1)
+        force = (timestamp_logprob > best_text)[:, None] & (vocab < tb)[None, :]
+        return jnp.where(force, NEG_INF, scores)

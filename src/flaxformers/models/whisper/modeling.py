@@ -30,7 +30,11 @@ from flaxformers.models.bart.modeling import (
     seq2seq_output,
 )
 from flaxformers.models.whisper.configuration import WhisperConfig
-from flaxformers.models.whisper.generation import required_setting, whisper_prompt
+from flaxformers.models.whisper.generation import (
+    FlaxWhisperTimeStampLogitsProcessor,
+    required_setting,
+    whisper_prompt,
+)
 from flaxformers.nn.layers import layer_norm, tied_logits
 from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import (
@@ -257,13 +261,13 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
         language token (`language="fr"`, "french" or "<|fr|>"; detected when the model is multilingual and
         none is given), the task token (`task="transcribe"` or "translate") and `<|notimestamps|>`.
         4.57's `forced_decoder_ids` (indices 1, 2, ...) become that prompt too. `suppress_tokens` and
-        `begin_suppress_tokens` apply as configured.
+        `begin_suppress_tokens` apply as configured. With `return_timestamps=True` the prompt has no
+        `<|notimestamps|>` and the timestamp rules apply (`FlaxWhisperTimeStampLogitsProcessor`); decode the
+        sequences with `WhisperTokenizer.decode(..., output_offsets=True)`. Returns the prompt and the new tokens.
         """
         config = (generation_config or self.generation_config or GenerationConfig.from_model_config(self.config)).copy()
-        if return_timestamps:
-            raise NotImplementedError("return_timestamps=True is not supported yet: the timestamp logits processor "
-                                      "is not implemented. Generate without timestamps.")
         for key, value in (("task", task), ("language", language), ("is_multilingual", is_multilingual),
+                           ("return_timestamps", return_timestamps),
                            ("forced_decoder_ids", kwargs.pop("forced_decoder_ids", None))):
             if value is not None:
                 setattr(config, key, value)
@@ -272,8 +276,15 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
         features = self._encoder_inputs(input_features)["input_features"]
         prompt = whisper_prompt(settings, features.shape[0], lambda: self.detect_language(features, settings, params))
         config.forced_decoder_ids = None  # they are the prompt now
+        processors = list(logits_processor or ())
+        if getattr(settings, "return_timestamps", False):
+            no_timestamps = required_setting(settings, "no_timestamps_token_id", "generate timestamps")
+            eos = settings.eos_token_id if settings.eos_token_id is not None else settings.bos_token_id
+            processors.insert(0, FlaxWhisperTimeStampLogitsProcessor(
+                no_timestamps + 1, int(eos if isinstance(eos, int) else eos[0]), np.int32(prompt.shape[1]),
+                getattr(settings, "max_initial_timestamp_index", None)))
         return super().generate(features, generation_config=config, params=params, decoder_input_ids=prompt,
-                                logits_processor=logits_processor, **kwargs)
+                                logits_processor=processors, **kwargs)
 
 
 class FlaxWhisperForAudioClassification(FlaxWhisperPreTrainedModel):
