@@ -171,3 +171,20 @@ def test_ctc_tokenizer_matches_transformers(tmp_path):
     for skip in (False, True):
         assert ours.batch_decode(frames, skip_special_tokens=skip) == ref.batch_decode(frames,
                                                                                        skip_special_tokens=skip)
+
+
+def test_ctc_pipeline_matches_transformers(tmp_path_factory, tmp_path):
+    """pipeline("automatic-speech-recognition") on a CTC checkpoint directory (model, vocab.json,
+    preprocessor_config.json): greedy per-frame ids, decoded."""
+    import shutil
+
+    path = build("base", tmp_path_factory)[0]
+    shutil.copytree(path, tmp_path, dirs_exist_ok=True)
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, **{c: 5 + i for i, c in enumerate("ABCDEFG")}}
+    with open(tmp_path / "vocab.json", "w") as f:
+        json.dump(vocab, f)
+    transformers.Wav2Vec2CTCTokenizer(os.fspath(tmp_path / "vocab.json")).save_pretrained(tmp_path)
+    transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(tmp_path)
+    audio = [AUDIO[0], AUDIO[1, :600]]
+    expected = transformers.pipeline("automatic-speech-recognition", model=os.fspath(tmp_path))(audio)
+    assert flaxformers.pipeline("automatic-speech-recognition", model=tmp_path)(audio) == expected

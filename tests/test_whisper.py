@@ -1,8 +1,9 @@
 """Whisper against transformers' PyTorch classes on one tiny random checkpoint (2 layers, d_model 32).
 
 Whisper's source is log-mel features, not tokens, so it has its own file beside the seq2seq harness. The
-vocabulary of 96 holds the special tokens a multilingual checkpoint has, in its layout: eos/pad 70, start
-71, languages 72-74, translate 75, transcribe 76, no-timestamps 80, then the timestamps 81-95.
+vocabulary is the tiny tokenizer's (`tokenizer_dir`), in a multilingual checkpoint's layout: 256 bytes and 5
+merges, eos/pad 261, start 262, the languages from 263 (en 263, de 265, fr 269), translate 363, transcribe
+364, no-timestamps 368, then 20 timestamps 369-388.
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ from flaxformers.auto import FlaxAutoModelForSpeechSeq2Seq
 from flaxformers.checkpoints.convert import flatten
 
 MEL, FRAMES, TGT = 8, 32, 5
-TINY = dict(vocab_size=96, num_mel_bins=MEL, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+TINY = dict(vocab_size=389, num_mel_bins=MEL, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
             decoder_attention_heads=4, encoder_ffn_dim=40, decoder_ffn_dim=40, d_model=32,
-            max_source_positions=FRAMES // 2, max_target_positions=32, pad_token_id=70, bos_token_id=70,
-            eos_token_id=70, decoder_start_token_id=71, suppress_tokens=[3, 4], begin_suppress_tokens=[5, 70],
+            max_source_positions=FRAMES // 2, max_target_positions=32, pad_token_id=261, bos_token_id=261,
+            eos_token_id=261, decoder_start_token_id=262, suppress_tokens=[3, 4], begin_suppress_tokens=[5, 261],
             classifier_proj_size=12, num_labels=3)
-GENERATION = dict(lang_to_id={"<|en|>": 72, "<|fr|>": 73, "<|de|>": 74}, task_to_id={"translate": 75, "transcribe": 76},
-                  no_timestamps_token_id=80, is_multilingual=True, decoder_start_token_id=71, eos_token_id=70,
-                  pad_token_id=70, suppress_tokens=[3, 4], begin_suppress_tokens=[5, 70], max_initial_timestamp_index=6)
+GENERATION = dict(lang_to_id={"<|en|>": 263, "<|fr|>": 269, "<|de|>": 265},
+                  task_to_id={"translate": 363, "transcribe": 364}, no_timestamps_token_id=368, is_multilingual=True,
+                  decoder_start_token_id=262, eos_token_id=261, pad_token_id=261, suppress_tokens=[3, 4],
+                  begin_suppress_tokens=[5, 261], max_initial_timestamp_index=6)
 FEATURES = np.random.RandomState(0).normal(size=(2, MEL, FRAMES)).astype(np.float32)
-TARGET = np.random.RandomState(1).randint(0, 70, (2, TGT)).astype(np.int32)
+TARGET = np.random.RandomState(1).randint(0, 261, (2, TGT)).astype(np.int32)
 
 
 def _torch(x) -> torch.Tensor:
@@ -160,7 +162,7 @@ def _assert_same_new_tokens(ours, expected: np.ndarray, max_new_tokens: int) -> 
     """4.57 returned the prompt too (transformers 5 returns the new tokens only), and keeps the budget."""
     new = np.asarray(ours)[:, -max_new_tokens:]
     np.testing.assert_array_equal(new[:, :expected.shape[1]], expected)
-    assert np.all(new[:, expected.shape[1]:] == 70)
+    assert np.all(new[:, expected.shape[1]:] == 261)
 
 
 def _assert_same_first_segment(ours, expected: np.ndarray, max_new_tokens: int) -> None:
@@ -194,10 +196,10 @@ def test_generate_matches_transformers(tiny, settings, num_beams):
 def test_forced_decoder_ids_are_the_prompt(tiny):
     """4.57's forced_decoder_ids ([[1, lang], [2, task], [3, notimestamps]]) give transformers 5's prompt."""
     _, ref, ours, _, _ = tiny
-    got = ours.generate(FEATURES, max_new_tokens=6, forced_decoder_ids=[[1, 74], [2, 76], [3, 80]]).sequences
+    got = ours.generate(FEATURES, max_new_tokens=6, forced_decoder_ids=[[1, 265], [2, 364], [3, 368]]).sequences
     with torch.no_grad():
         expected = ref.generate(_torch(FEATURES), max_new_tokens=6, language="de", task="transcribe").numpy()
-    np.testing.assert_array_equal(np.asarray(got)[:, :4], [[71, 74, 76, 80]] * 2)
+    np.testing.assert_array_equal(np.asarray(got)[:, :4], [[262, 265, 364, 368]] * 2)
     _assert_same_new_tokens(got, expected, 6)
 
 
@@ -267,3 +269,22 @@ def test_tokenizer_prefix_and_timestamps_match_transformers(tokenizer_dir):
                 *words(" on a hat"), ts + 12, ts + 2, *words(" the"), ts + 4, ours.eos_token_id]
     for settings in ({}, {"skip_special_tokens": True}, {"decode_with_timestamps": True}, {"output_offsets": True}):
         assert ours.decode(sequence, **settings) == ref.decode(sequence, **settings), settings
+
+
+def test_pipeline_matches_transformers(tiny, tokenizer_dir, tmp_path):
+    """pipeline("automatic-speech-recognition") on a Whisper directory: features, generate, decoded text."""
+    import shutil
+
+    path, ref, _, _, _ = tiny
+    shutil.copytree(path, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(tokenizer_dir, tmp_path, dirs_exist_ok=True)
+    # a 1 s window of 32 frames: the tiny encoder's input
+    transformers.WhisperFeatureExtractor(feature_size=MEL, chunk_length=1, hop_length=500).save_pretrained(tmp_path)
+    seconds = np.arange(11000) / 16000
+    audio = [(0.3 * np.sin(2 * np.pi * 330 * seconds)).astype(np.float32), FEATURES[0].reshape(-1)[:16000] * 0.1]
+    # the random model favours <|notimestamps|>: text tokens make a text to compare
+    settings = {"max_new_tokens": 6, "language": "en", "suppress_tokens": [3, 4, 368]}
+    expected = transformers.pipeline("automatic-speech-recognition", model=os.fspath(tmp_path))(
+        audio, generate_kwargs=settings)
+    ours = flaxformers.pipeline("automatic-speech-recognition", model=tmp_path)
+    assert ours(audio, generate_kwargs=settings) == expected and expected[0]["text"]

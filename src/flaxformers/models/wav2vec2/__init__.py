@@ -2,7 +2,7 @@
 transformer over its frames. The family's declaration."""
 
 from flaxformers._lazy import lazy_exports
-from flaxformers.registry import Family, ModelType
+from flaxformers.registry import Family, ModelType, TokenizerHint
 
 _HEADS = {"base": "FlaxWav2Vec2Model", "ctc": "FlaxWav2Vec2ForCTC", "pretraining": "FlaxWav2Vec2ForPreTraining"}
 
@@ -20,6 +20,8 @@ FAMILY = Family(
         (r"(out_proj|output_dense)/kernel$", ("tensor", "fsdp")),
         (r"lm_head/kernel$", ("fsdp", "tensor")),
     ),
+    tokenizer=TokenizerHint(("vocab.json",), "flaxformers.models.wav2vec2.tokenization:ctc_tokenizer",
+                            classes=("Wav2Vec2CTCTokenizer",), by_files=False),
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

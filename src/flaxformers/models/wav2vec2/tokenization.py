@@ -22,16 +22,13 @@ class Wav2Vec2CTCTokenizer:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> Wav2Vec2CTCTokenizer:
-        with open(os.path.join(path, "vocab.json"), encoding="utf-8") as f:
-            vocab = json.load(f)
         config: dict[str, Any] = {}
         for name in ("special_tokens_map.json", "tokenizer_config.json"):
             file = os.path.join(path, name)
             if os.path.isfile(file):
                 with open(file, encoding="utf-8") as f:
-                    config.update({k: v["content"] if isinstance(v, dict) and "content" in v else v
-                                   for k, v in json.load(f).items()})
-        return cls(vocab, **{**config, **kwargs})
+                    config.update(json.load(f))
+        return ctc_tokenizer(os.path.join(path, "vocab.json"), config, **kwargs)
 
     @property
     def pad_token_id(self) -> int:
@@ -68,4 +65,16 @@ class Wav2Vec2CTCTokenizer:
         return [self.decode(s, skip_special_tokens, group_tokens) for s in np.asarray(sequences)]
 
 
-__all__ = ["Wav2Vec2CTCTokenizer"]
+
+
+def ctc_tokenizer(vocab_json: str | os.PathLike, tokenizer_config: dict[str, Any] | None = None,
+                  **kwargs: Any) -> Wav2Vec2CTCTokenizer:
+    """AutoTokenizer's builder: `vocab.json` and `tokenizer_config.json`'s special tokens."""
+    with open(vocab_json, encoding="utf-8") as f:
+        vocab = json.load(f)
+    config = {k: v["content"] if isinstance(v, dict) and "content" in v else v
+              for k, v in (tokenizer_config or {}).items()}
+    return Wav2Vec2CTCTokenizer(vocab, **{**config, **kwargs})
+
+
+__all__ = ["Wav2Vec2CTCTokenizer", "ctc_tokenizer"]
