@@ -271,20 +271,48 @@ def test_tokenizer_prefix_and_timestamps_match_transformers(tokenizer_dir):
         assert ours.decode(sequence, **settings) == ref.decode(sequence, **settings), settings
 
 
-def test_pipeline_matches_transformers(tiny, tokenizer_dir, tmp_path):
-    """pipeline("automatic-speech-recognition") on a Whisper directory: features, generate, decoded text."""
+@pytest.fixture(scope="module")
+def asr_dir(tiny, tokenizer_dir, tmp_path_factory) -> str:
+    """The tiny checkpoint with the tokenizer and a feature extractor whose 1 s window is the encoder's 32 frames.
+    The random model favours <|notimestamps|>: suppressing it gives a text to compare."""
     import shutil
 
-    path, ref, _, _, _ = tiny
-    shutil.copytree(path, tmp_path, dirs_exist_ok=True)
-    shutil.copytree(tokenizer_dir, tmp_path, dirs_exist_ok=True)
-    # a 1 s window of 32 frames: the tiny encoder's input
-    transformers.WhisperFeatureExtractor(feature_size=MEL, chunk_length=1, hop_length=500).save_pretrained(tmp_path)
-    seconds = np.arange(11000) / 16000
-    audio = [(0.3 * np.sin(2 * np.pi * 330 * seconds)).astype(np.float32), FEATURES[0].reshape(-1)[:16000] * 0.1]
-    # the random model favours <|notimestamps|>: text tokens make a text to compare
-    settings = {"max_new_tokens": 6, "language": "en", "suppress_tokens": [3, 4, 368]}
-    expected = transformers.pipeline("automatic-speech-recognition", model=os.fspath(tmp_path))(
-        audio, generate_kwargs=settings)
-    ours = flaxformers.pipeline("automatic-speech-recognition", model=tmp_path)
-    assert ours(audio, generate_kwargs=settings) == expected and expected[0]["text"]
+    path = str(tmp_path_factory.mktemp("whisper-asr"))
+    shutil.copytree(tiny[0], path, dirs_exist_ok=True)
+    shutil.copytree(tokenizer_dir, path, dirs_exist_ok=True)
+    transformers.WhisperFeatureExtractor(feature_size=MEL, chunk_length=1, hop_length=500).save_pretrained(path)
+    config = transformers.GenerationConfig(**{**GENERATION, "suppress_tokens": [3, 4, 368]})
+    config.save_pretrained(path)
+    return path
+
+
+SPEECH = [(0.3 * np.sin(2 * np.pi * 330 * np.arange(11000) / 16000)).astype(np.float32),
+          (0.1 * np.random.RandomState(5).normal(size=16000)).astype(np.float32)]
+
+
+def test_pipeline_matches_transformers(asr_dir):
+    """pipeline("automatic-speech-recognition") on a Whisper directory: features, generate, decoded text."""
+    settings = {"max_new_tokens": 6, "language": "en"}
+    expected = transformers.pipeline("automatic-speech-recognition", model=asr_dir)(SPEECH, generate_kwargs=settings)
+    ours = flaxformers.pipeline("automatic-speech-recognition", model=asr_dir)
+    assert ours(SPEECH, generate_kwargs=settings) == expected and expected[0]["text"]
+
+
+def test_transcribe_command_streams_the_text(asr_dir, tmp_path, capsys):
+    """`flaxformers transcribe` on a 48 kHz WAV file (resampled to 16 kHz), each 1 s window streamed."""
+    from scipy.io import wavfile
+
+    from flaxformers.audio import load_audio
+    from flaxformers.cli import main
+
+    wave = np.concatenate([SPEECH[1], SPEECH[0]])  # two windows
+    high = np.interp(np.arange(3 * len(wave)) / 3, np.arange(len(wave)), wave)
+    wavfile.write(tmp_path / "speech.wav", 48000, (high * 32767).astype(np.int16))
+    assert main(["transcribe", "--model", asr_dir, "--language", "en", "--max-new-tokens", "6",
+                 str(tmp_path / "speech.wav")]) == 0
+    audio = load_audio(tmp_path / "speech.wav", 16000)
+    windows = [audio[:16000], audio[16000:]]
+    expected = transformers.pipeline("automatic-speech-recognition", model=asr_dir)(
+        windows, generate_kwargs={"max_new_tokens": 6, "language": "en"})
+    out = capsys.readouterr().out
+    assert out.split("\n")[:2] == [e["text"] for e in expected]
