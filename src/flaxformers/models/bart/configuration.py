@@ -21,6 +21,7 @@ class Architecture:
     sinusoidal_positions: bool = False  # a fixed sin/cos table instead of learned `embed_positions`
     position_offset: int = 0  # learned positions are looked up at position + offset
     key_bias: bool = True  # the attention's k_proj has a bias (Whisper's has none)
+    final_logits_bias: bool = True  # the LM head adds the checkpoint's `final_logits_bias` buffer
 
 
 # The defaults the BART-like configs of transformers 4.57 share.

@@ -14,9 +14,10 @@ class WhisperConfig(PretrainedConfig):
     # learned positions; the encoder's come from the audio length.
     attribute_map = {"num_key_value_heads": "encoder_attention_heads", "num_attention_heads": "encoder_attention_heads",
                      "hidden_size": "d_model", "max_position_embeddings": "max_target_positions"}
-    # Pre-norm layers with final layer norms, learned decoder positions, no key bias.
+    # Pre-norm layers with final layer norms, learned decoder positions, no key bias, no logits bias.
     architecture: ClassVar[Architecture] = Architecture(pre_norm=True, final_layer_norm=True,
-                                                        layernorm_embedding=False, key_bias=False)
+                                                        layernorm_embedding=False, key_bias=False,
+                                                        final_logits_bias=False)
     defaults: ClassVar[dict[str, Any]] = {
         "vocab_size": 51865, "num_mel_bins": 80, "encoder_layers": 4, "encoder_attention_heads": 6,
         "decoder_layers": 4, "decoder_attention_heads": 6, "decoder_ffn_dim": 1536, "encoder_ffn_dim": 1536,

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from flaxformers.models.wav2vec2.feature_extraction import zero_mean_unit_var
+
 PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
 
 
@@ -119,8 +121,7 @@ class WhisperFeatureExtractor:
         for i, w in enumerate(waves):
             audio[i, :len(w)], mask[i, :len(w)] = w, 1
         if do_normalize:  # zero mean and unit variance over each waveform's real samples
-            for i, w in enumerate(waves):
-                audio[i, :len(w)] = (w - w.mean()) / np.sqrt(w.var() + 1e-7)
+            audio = zero_mean_unit_var(audio, [len(w) for w in waves], self.padding_value)
         features = np.stack([log_mel_spectrogram(a, self.mel_filters, self.n_fft, self.hop_length) for a in audio])
         out: dict[str, Any] = {"input_features": features}
         if return_attention_mask if return_attention_mask is not None else self.return_attention_mask:

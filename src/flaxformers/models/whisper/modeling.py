@@ -22,12 +22,11 @@ from flaxformers.generation.config import GenerationConfig
 from flaxformers.modeling_seq2seq import Seq2SeqPreTrainedModel, stack_output
 from flaxformers.models.bart.modeling import (
     LN_EPS,
+    FlaxBartForConditionalGenerationModule,
     FlaxBartLayer,
     FlaxBartModule,
     FlaxBartStack,
-    _dense,
     _embed,
-    seq2seq_output,
 )
 from flaxformers.models.whisper.configuration import WhisperConfig
 from flaxformers.models.whisper.generation import (
@@ -35,11 +34,9 @@ from flaxformers.models.whisper.generation import (
     required_setting,
     whisper_prompt,
 )
-from flaxformers.nn.layers import layer_norm, tied_logits
+from flaxformers.nn.layers import layer_norm
 from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import (
-    FlaxCausalLMOutputWithCrossAttentions,
-    FlaxSeq2SeqLMOutput,
     FlaxSequenceClassifierOutput,
 )
 
@@ -114,40 +111,13 @@ class FlaxWhisperModule(FlaxBartModule):
                                 deterministic)
 
 
-class _WhisperHead(nn.Module):
-    config: WhisperConfig
-    dtype: jnp.dtype = jnp.float32
-    gradient_checkpointing: bool = False
-    remat_policy: Any = None
+class FlaxWhisperForConditionalGenerationModule(FlaxBartForConditionalGenerationModule):
+    """BART's LM head over Whisper's encoder-decoder: tied to the decoder's own token embedding, no logits bias."""
 
-    def setup(self):
-        self.model = FlaxWhisperModule(self.config, self.dtype, self.gradient_checkpointing, self.remat_policy)
-        if not self.config.tie_word_embeddings:
-            self.lm_head = _dense(self.config, self.config.vocab_size, self.dtype, "lm_head", use_bias=False)
+    base_module = FlaxWhisperModule
 
-    def logits(self, hidden):
-        if self.config.tie_word_embeddings:  # the decoder's token embedding, read in place
-            return tied_logits(hidden, self.model.decoder.embed_tokens.embedding, self.dtype)
-        return self.lm_head(hidden)  # [B, T, V]
-
-    def encode(self, *args, **kwargs):
-        return self.model.encode(*args, **kwargs)
-
-    def decode(self, *args, return_dict=True, **kwargs):
-        outputs = self.model.decode(*args, return_dict=return_dict, **kwargs)
-        logits = self.logits(outputs[0])
-        if not return_dict:
-            return (logits,) + tuple(outputs[1:])
-        return FlaxCausalLMOutputWithCrossAttentions(logits=logits, hidden_states=outputs.hidden_states,
-                                                     attentions=outputs.attentions,
-                                                     cross_attentions=outputs.cross_attentions)
-
-    def __call__(self, *args, return_dict=True, **kwargs):
-        outputs = self.model(*args, return_dict=return_dict, **kwargs)
-        return seq2seq_output(FlaxSeq2SeqLMOutput, {"logits": self.logits(outputs[0])}, outputs, return_dict)
-
-
-FlaxWhisperForConditionalGenerationModule = _WhisperHead
+    def output_embedding(self) -> jax.Array:
+        return self.model.decoder.embed_tokens.embedding
 
 
 class FlaxWhisperForAudioClassificationModule(nn.Module):
