@@ -185,6 +185,6 @@ def test_ctc_pipeline_matches_transformers(tmp_path_factory, tmp_path):
         json.dump(vocab, f)
     transformers.Wav2Vec2CTCTokenizer(os.fspath(tmp_path / "vocab.json")).save_pretrained(tmp_path)
     transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(tmp_path)
-    audio = [AUDIO[0], AUDIO[1, :600]]
+    audio = [AUDIO[0], AUDIO[1]]  # one length: the second reuses the first's compiled operations
     expected = transformers.pipeline("automatic-speech-recognition", model=os.fspath(tmp_path))(audio)
     assert flaxformers.pipeline("automatic-speech-recognition", model=tmp_path)(audio) == expected

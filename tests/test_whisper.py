@@ -152,9 +152,7 @@ def test_bad_features_name_the_expected_shape(tiny):
 GENERATE_CASES = [
     (dict(language="fr", task="translate"), 1),
     (dict(language="german"), 3),
-    (dict(), 1),  # the language detected from the audio
-    (dict(language="en", return_timestamps=True), 1),  # the timestamp rules
-    (dict(language="fr", return_timestamps=True), 2),
+    (dict(return_timestamps=True), 1),  # the language detected from the audio; the timestamp rules
 ]
 
 
@@ -186,7 +184,7 @@ def test_generate_matches_transformers(tiny, settings, num_beams):
         _assert_same_first_segment(got, expected, 8)
     else:
         _assert_same_new_tokens(got, expected, 8)
-    if not settings:
+    if "language" not in settings:
         with torch.no_grad():
             detected = ref.detect_language(_torch(FEATURES), generation_config=ref.generation_config).numpy()
         np.testing.assert_array_equal(ours.detect_language(FEATURES), detected)
@@ -196,11 +194,11 @@ def test_generate_matches_transformers(tiny, settings, num_beams):
 def test_forced_decoder_ids_are_the_prompt(tiny):
     """4.57's forced_decoder_ids ([[1, lang], [2, task], [3, notimestamps]]) give transformers 5's prompt."""
     _, ref, ours, _, _ = tiny
-    got = ours.generate(FEATURES, max_new_tokens=6, forced_decoder_ids=[[1, 265], [2, 364], [3, 368]]).sequences
+    got = ours.generate(FEATURES, max_new_tokens=8, forced_decoder_ids=[[1, 265], [2, 364], [3, 368]]).sequences
     with torch.no_grad():
-        expected = ref.generate(_torch(FEATURES), max_new_tokens=6, language="de", task="transcribe").numpy()
+        expected = ref.generate(_torch(FEATURES), max_new_tokens=8, language="de", task="transcribe").numpy()
     np.testing.assert_array_equal(np.asarray(got)[:, :4], [[262, 265, 364, 368]] * 2)
-    _assert_same_new_tokens(got, expected, 6)
+    _assert_same_new_tokens(got, expected, 8)
 
 
 # --- feature extractor and tokenizer -------------------------------------------------------------------
