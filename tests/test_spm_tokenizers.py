@@ -160,3 +160,17 @@ def test_saved_tokenizer_reloads_in_both(case, tmp_path):
     for reloaded in (AutoTokenizer.from_pretrained(tmp_path), transformers.AutoTokenizer.from_pretrained(tmp_path)):
         for text in TEXTS[:4]:
             assert list(reloaded.encode(text)) == reference(text).input_ids, (name, type(reloaded), text)
+
+
+def test_clear_errors(tmp_path, models, monkeypatch):
+    path = _checkpoint("marian", tmp_path, models)
+    with pytest.raises(ValueError, match="return_offsets_mapping"):
+        AutoTokenizer.from_pretrained(path)(TEXTS[:2], return_offsets_mapping=True)
+    vocab = json.loads((tmp_path / "vocab.json").read_text(encoding="utf-8"))
+    (tmp_path / "vocab.json").write_text(json.dumps({k: v for k, v in vocab.items() if k != "<unk>"}))
+    with pytest.raises(ValueError, match="unk_token="):
+        AutoTokenizer.from_pretrained(path)
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    monkeypatch.setitem(__import__("sys").modules, "sentencepiece", None)
+    with pytest.raises(ImportError, match=r"flaxformers\[sentencepiece\]"):
+        AutoTokenizer.from_pretrained(path)

@@ -49,7 +49,10 @@ def processor(path: str | os.PathLike) -> Any:
 
 def read_model(path: str | os.PathLike) -> Any:
     """The ModelProto of a SentencePiece `.model` file."""
-    model = _sentencepiece(path).sentencepiece_model_pb2.ModelProto()
+    _sentencepiece(path)
+    from sentencepiece import sentencepiece_model_pb2
+
+    model = sentencepiece_model_pb2.ModelProto()
     with open(path, "rb") as f:
         model.ParseFromString(f.read())
     return model
