@@ -174,3 +174,15 @@ def test_clear_errors(tmp_path, models, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "sentencepiece", None)
     with pytest.raises(ImportError, match=r"flaxformers\[sentencepiece\]"):
         AutoTokenizer.from_pretrained(path)
+
+
+def test_pegasus_masks_keep_their_order_when_named(tmp_path, models):
+    """tokenizer_config.json naming both masks (as Pegasus checkpoints do): `<mask_1>` 2 and `<mask_2>` 3 as in
+    transformers 4.57 and Pegasus itself (transformers 5 swaps them); every other id as transformers 5's."""
+    path = _checkpoint("pegasus", tmp_path, models)
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "PegasusTokenizer", "mask_token": "<mask_2>", "mask_token_sent": "<mask_1>"}))
+    ours, reference = AutoTokenizer.from_pretrained(path), transformers.AutoTokenizer.from_pretrained(path)
+    assert ours.convert_tokens_to_ids(["<mask_1>", "<mask_2>"]) == [2, 3] and ours.mask_token_id == 3
+    for text in TEXTS[:5]:
+        assert ours.encode(text) == reference(text).input_ids, text

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -141,9 +140,12 @@ class SentencePieceTokenizer(Tokenizer):
         return "".join(tokens).replace(WORD_MARK, " ").strip()
 
     def _save_vocabulary(self, directory: str | os.PathLike) -> dict[str, Any]:
+        from flaxformers.checkpoints.io import atomic_write_bytes
+
         for name, path in self.files.items():
             if os.path.abspath(path) != os.path.abspath(os.path.join(directory, name)):
-                shutil.copyfile(path, os.path.join(directory, name))
+                with open(path, "rb") as f:
+                    atomic_write_bytes(os.path.join(directory, name), f.read())
         return {"tokenizer_class": self.tokenizer_class}
 
 
