@@ -188,3 +188,20 @@ def test_ctc_pipeline_matches_transformers(tmp_path_factory, tmp_path):
     audio = [AUDIO[0], AUDIO[1]]  # one length: the second reuses the first's compiled operations
     expected = transformers.pipeline("automatic-speech-recognition", model=os.fspath(tmp_path))(audio)
     assert flaxformers.pipeline("automatic-speech-recognition", model=tmp_path)(audio) == expected
+
+
+def test_time_masks_are_transformers_draws():
+    """The same numpy seed gives transformers' SpecAugment spans, within each row's frames."""
+    from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices
+
+    from flaxformers import compute_mask_indices
+
+    frames = np.ones((3, 50), np.int64)
+    frames[1, 30:] = 0
+    for prob, length, min_masks in ((0.3, 4, 2), (0.05, 10, 2), (0.9, 3, 0)):
+        np.random.seed(7)
+        expected = _compute_mask_indices((3, 50), prob, length, attention_mask=torch.tensor(frames), min_masks=min_masks)
+        got = compute_mask_indices((3, 50), prob, length, attention_mask=frames, min_masks=min_masks,
+                                   rng=np.random.RandomState(7))
+        np.testing.assert_array_equal(got, expected)
+        assert not got[1, 30:].any() and got.any()

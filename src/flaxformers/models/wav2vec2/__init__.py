@@ -11,7 +11,8 @@ FAMILY = Family(
     model_types={"wav2vec2": ModelType("Wav2Vec2Config", _HEADS)},
     exports={
         "configuration": ("Wav2Vec2Config",),
-        "modeling": (*_HEADS.values(), "FlaxWav2Vec2PreTrainedModel", "pretraining_loss"),
+        "modeling": (*_HEADS.values(), "FlaxWav2Vec2PreTrainedModel", "pretraining_loss",
+                     "compute_mask_indices"),
         "feature_extraction": ("Wav2Vec2FeatureExtractor",),
         "tokenization": ("Wav2Vec2CTCTokenizer",),
     },

@@ -14,6 +14,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from flaxformers.modeling_utils import FlaxPreTrainedModel
 from flaxformers.models.wav2vec2.configuration import Wav2Vec2Config
@@ -41,6 +42,35 @@ def frame_mask(config: Wav2Vec2Config, frames: int, attention_mask: jax.Array) -
     """The sample mask [B, samples] as a frame mask [B, frames]: each row's first valid frames."""
     lengths = conv_output_lengths(config, jnp.sum(attention_mask, axis=-1))
     return (jnp.arange(frames)[None, :] < lengths[:, None]).astype(jnp.int32)
+
+
+def compute_mask_indices(shape: tuple[int, int], mask_prob: float, mask_length: int,
+                         attention_mask: np.ndarray | None = None, min_masks: int = 0,
+                         rng: np.random.RandomState | None = None) -> np.ndarray:
+    """SpecAugment's time mask [B, T] (bool) for pre-training and fine-tuning, drawn on the host as
+    transformers draws it: about `mask_prob * length / mask_length` spans of `mask_length` frames per row
+    (at least `min_masks`) within each row's `attention_mask` length. `rng` defaults to numpy's global
+    state, so a seed gives transformers' masks."""
+    rng = rng if rng is not None else np.random.mtrand._rand
+    batch, length = shape
+    if not 1 <= mask_length <= length:
+        raise ValueError(f"mask_length={mask_length} must be between 1 and the sequence length {length}.")
+    epsilon = rng.rand(1).item()  # rounds the expected span count up or down at random
+
+    def spans(frames: int) -> int:
+        count = max(int(mask_prob * frames / mask_length + epsilon), min_masks)
+        if count * mask_length > length:
+            count = length // mask_length
+        return max(min(count, frames - (mask_length - 1)), 0)
+
+    mask = np.zeros((batch, length), dtype=bool)
+    if spans(length) == 0:
+        return mask
+    lengths = [length] * batch if attention_mask is None else np.asarray(attention_mask).sum(-1).tolist()
+    for row, frames in enumerate(lengths):
+        for start in rng.choice(np.arange(frames - (mask_length - 1)), spans(frames), replace=False):
+            mask[row, start:start + mask_length] = True
+    return mask
 
 
 class FlaxWav2Vec2ConvLayer(nn.Module):
@@ -434,5 +464,5 @@ class FlaxWav2Vec2ForPreTraining(FlaxWav2Vec2PreTrainedModel):
                          rngs={"gumbel": gumbel_rng} if gumbel_rng is not None else None)
 
 
-__all__ = ["FlaxWav2Vec2ForCTC", "FlaxWav2Vec2ForPreTraining", "FlaxWav2Vec2Model", "FlaxWav2Vec2PreTrainedModel",
+__all__ = ["compute_mask_indices", "FlaxWav2Vec2ForCTC", "FlaxWav2Vec2ForPreTraining", "FlaxWav2Vec2Model", "FlaxWav2Vec2PreTrainedModel",
            "pretraining_loss"]
