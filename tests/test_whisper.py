@@ -26,11 +26,11 @@ MEL, FRAMES, TGT = 8, 32, 5
 TINY = dict(vocab_size=389, num_mel_bins=MEL, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
             decoder_attention_heads=4, encoder_ffn_dim=40, decoder_ffn_dim=40, d_model=32,
             max_source_positions=FRAMES // 2, max_target_positions=32, pad_token_id=261, bos_token_id=261,
-            eos_token_id=261, decoder_start_token_id=262, suppress_tokens=[3, 4], begin_suppress_tokens=[5, 261],
+            eos_token_id=261, decoder_start_token_id=262, suppress_tokens=[3, 368], begin_suppress_tokens=[5, 261],
             classifier_proj_size=12, num_labels=3)
 GENERATION = dict(lang_to_id={"<|en|>": 263, "<|fr|>": 269, "<|de|>": 265},
                   task_to_id={"translate": 363, "transcribe": 364}, no_timestamps_token_id=368, is_multilingual=True,
-                  decoder_start_token_id=262, eos_token_id=261, pad_token_id=261, suppress_tokens=[3, 4],
+                  decoder_start_token_id=262, eos_token_id=261, pad_token_id=261, suppress_tokens=[3, 368],
                   begin_suppress_tokens=[5, 261], max_initial_timestamp_index=6)
 FEATURES = np.random.RandomState(0).normal(size=(2, MEL, FRAMES)).astype(np.float32)
 TARGET = np.random.RandomState(1).randint(0, 261, (2, TGT)).astype(np.int32)
@@ -270,47 +270,47 @@ def test_tokenizer_prefix_and_timestamps_match_transformers(tokenizer_dir):
 
 
 @pytest.fixture(scope="module")
-def asr_dir(tiny, tokenizer_dir, tmp_path_factory) -> str:
-    """The tiny checkpoint with the tokenizer and a feature extractor whose 1 s window is the encoder's 32 frames.
-    The random model favours <|notimestamps|>: suppressing it gives a text to compare."""
+def asr(tiny, tokenizer_dir, tmp_path_factory) -> tuple[str, object]:
+    """The tiny checkpoint with the tokenizer and a feature extractor whose 1 s window is the encoder's 32
+    frames, and our pipeline loaded from that directory."""
     import shutil
 
     path = str(tmp_path_factory.mktemp("whisper-asr"))
     shutil.copytree(tiny[0], path, dirs_exist_ok=True)
     shutil.copytree(tokenizer_dir, path, dirs_exist_ok=True)
     transformers.WhisperFeatureExtractor(feature_size=MEL, chunk_length=1, hop_length=500).save_pretrained(path)
-    config = transformers.GenerationConfig(**{**GENERATION, "suppress_tokens": [3, 4, 368]})
-    config.save_pretrained(path)
-    return path
+    return path, flaxformers.pipeline("automatic-speech-recognition", model=path)
 
 
 SPEECH = [(0.3 * np.sin(2 * np.pi * 330 * np.arange(11000) / 16000)).astype(np.float32),
           (0.1 * np.random.RandomState(5).normal(size=16000)).astype(np.float32)]
+SETTINGS = {"max_new_tokens": 8, "language": "en"}
 
 
-def test_pipeline_matches_transformers(asr_dir):
+def test_pipeline_matches_transformers(asr):
     """pipeline("automatic-speech-recognition") on a Whisper directory: features, generate, decoded text."""
-    settings = {"max_new_tokens": 6, "language": "en"}
-    expected = transformers.pipeline("automatic-speech-recognition", model=asr_dir)(SPEECH, generate_kwargs=settings)
-    ours = flaxformers.pipeline("automatic-speech-recognition", model=asr_dir)
-    assert ours(SPEECH, generate_kwargs=settings) == expected and expected[0]["text"]
+    path, ours = asr
+    expected = transformers.pipeline("automatic-speech-recognition", model=path)(SPEECH, generate_kwargs=SETTINGS)
+    assert ours(SPEECH, generate_kwargs=SETTINGS) == expected and expected[0]["text"]
 
 
-def test_transcribe_command_streams_the_text(asr_dir, tmp_path, capsys):
-    """`flaxformers transcribe` on a 48 kHz WAV file (resampled to 16 kHz), each 1 s window streamed."""
+def test_transcribe_command_streams_the_text(asr, tmp_path, capsys, monkeypatch):
+    """`flaxformers transcribe` on a 48 kHz WAV file (resampled to 16 kHz), each 1 s window streamed (the
+    pipeline's loaded model: its compiled loop serves the stream too)."""
     from scipy.io import wavfile
 
+    import flaxformers.cli.transcribe as transcribe
     from flaxformers.audio import load_audio
     from flaxformers.cli import main
 
+    path, pipe = asr
+    monkeypatch.setattr(transcribe, "_load", lambda _: (pipe.model, pipe.tokenizer, pipe.feature_extractor))
     wave = np.concatenate([SPEECH[1], SPEECH[0]])  # two windows
     high = np.interp(np.arange(3 * len(wave)) / 3, np.arange(len(wave)), wave)
     wavfile.write(tmp_path / "speech.wav", 48000, (high * 32767).astype(np.int16))
-    assert main(["transcribe", "--model", asr_dir, "--language", "en", "--max-new-tokens", "6",
+    assert main(["transcribe", "--model", path, "--language", "en", "--max-new-tokens", "8",
                  str(tmp_path / "speech.wav")]) == 0
     audio = load_audio(tmp_path / "speech.wav", 16000)
-    windows = [audio[:16000], audio[16000:]]
-    expected = transformers.pipeline("automatic-speech-recognition", model=asr_dir)(
-        windows, generate_kwargs={"max_new_tokens": 6, "language": "en"})
-    out = capsys.readouterr().out
-    assert out.split("\n")[:2] == [e["text"] for e in expected]
+    expected = transformers.pipeline("automatic-speech-recognition", model=path)(
+        [audio[:16000], audio[16000:]], generate_kwargs=SETTINGS)
+    assert capsys.readouterr().out.split("\n")[:2] == [e["text"] for e in expected]
