@@ -21,7 +21,7 @@ from flaxformers.modeling_utils import FlaxPreTrainedModel
 SRC = os.path.dirname(flaxformers.__file__)
 # The layers every family goes through: they read the registry and must not know any family.
 GENERIC = ["nn", "checkpoints", "generation", "training", "tokenizers", "auto.py", "registry.py", "__init__.py",
-           "modeling_utils.py", "modeling_vision.py", "configuration_utils.py", "outputs.py", "embeddings.py",
+           "modeling_utils.py", "modeling_vision.py", "configuration_utils.py", "outputs.py", "embeddings.py", "processors",
            "_lazy.py"]
 
 

@@ -86,6 +86,9 @@ class Family:
     # submodule defining `GGUF_ARCHITECTURES` (`general.architecture` -> GGUFArchitecture), read on first use
     gguf: str | None = None
     tokenizer: TokenizerHint | None = None
+    # the image processor class of its images (an exported `processors.ImageProcessor` subclass, this or another
+    # family's), for checkpoints whose preprocessor_config.json names none
+    image_processor: str | None = None
 
     @property
     def package(self) -> str:
@@ -181,7 +184,13 @@ def tokenizer_hints() -> list[tuple[Family, TokenizerHint]]:
     return [(family, family.tokenizer) for family in families() if family.tokenizer is not None]
 
 
+def export(name: str) -> Any:
+    """A public object of any family by name, or None when no family exports it."""
+    package = exports().get(name)
+    return None if package is None else getattr(importlib.import_module(package), name)
+
+
 __all__ = [
-    "AUTO_TASKS", "Family", "ModelType", "TokenizerHint", "exports", "families", "gguf_architectures", "lookup",
+    "AUTO_TASKS", "Family", "ModelType", "TokenizerHint", "export", "exports", "families", "gguf_architectures", "lookup",
     "model_types", "partition_rules", "resolve", "tokenizer_hints",
 ]
