@@ -74,6 +74,12 @@ def _takes(module: nn.Module, argument: str) -> bool:
     return argument in inspect.signature(type(module).__call__).parameters
 
 
+def call_with_accepted(module: nn.Module, **kwargs: Any) -> Any:
+    """A module called with the keywords its `__call__` takes (a composite model's part: BERT-like text
+    towers take `token_type_ids`, image models without attention no `output_attentions`)."""
+    return module(**{k: v for k, v in kwargs.items() if _takes(module, k)})
+
+
 class FlaxPreTrainedModel(GenerationMixin):
     config_class: ClassVar[type[PretrainedConfig]]
     module_class: ClassVar[type[nn.Module]]
@@ -315,7 +321,10 @@ class FlaxPreTrainedModel(GenerationMixin):
         output_attentions: bool | None,
         output_hidden_states: bool | None,
         return_dict: bool | None,
+        method: str | None = None,
     ):
+        """Run the module (`method`: one of its methods, e.g. an encoder-decoder's `encode`) with the
+        config's output defaults; with `past_key_values` the updated cache joins the outputs."""
         cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -338,6 +347,7 @@ class FlaxPreTrainedModel(GenerationMixin):
             return_dict=return_dict,
             rngs=rngs,
             mutable=mutable,
+            **({"method": method} if method is not None else {}),
         )
         if train and self._state_collections:
             outputs, updated = outputs

@@ -104,3 +104,6 @@ FlaxTokenClassifierOutput = output_class("FlaxTokenClassifierOutput", "logits", 
 FlaxQuestionAnsweringModelOutput = output_class(
     "FlaxQuestionAnsweringModelOutput", "start_logits", "end_logits", "hidden_states", "attentions"
 )
+_SEQ2SEQ_FIELDS = ("past_key_values", "decoder_hidden_states", "decoder_attentions", "cross_attentions",
+                   "encoder_last_hidden_state", "encoder_hidden_states", "encoder_attentions")
+FlaxSeq2SeqLMOutput = output_class("FlaxSeq2SeqLMOutput", "logits", *_SEQ2SEQ_FIELDS)
