@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["AutoImageProcessor", "AutoProcessor", "ImageProcessor", "Processor", "load_image"],
                     "flaxformers.processors"),
     **dict.fromkeys(["AutoConfig", *AUTO_TASKS.values()], "flaxformers.auto"),
+    **dict.fromkeys(["pipeline"], "flaxformers.pipelines"),
     **exports(),
 }
 

@@ -6,6 +6,7 @@ family declares (`TokenizerHint`: e.g. `vocab.json` + `merges.txt`, or `vocab.tx
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -20,6 +21,36 @@ from flaxformers.tokenizers.chat import ChatTemplateError, render
 
 TextInput = str | Sequence[str]
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
+TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second")
+
+
+class BatchEncoding(dict):
+    """A tokenizer's output: name -> array, plus the `tokenizers` Encodings of its rows (unpadded).
+
+    It goes into jitted functions as the dict of arrays it is (a pytree whose leaves are the arrays).
+    """
+
+    def __init__(self, encodings: list[tokenizers.Encoding]):
+        super().__init__()
+        self.encodings = encodings
+        _register_pytree()
+
+    def word_ids(self, index: int = 0) -> list[int | None]:
+        """The word of each token of row `index` (None for special tokens)."""
+        return self.encodings[index].word_ids
+
+    def sequence_ids(self, index: int = 0) -> list[int | None]:
+        """Which text of a pair (0 or 1) each token of row `index` comes from (None for special tokens)."""
+        return self.encodings[index].sequence_ids
+
+
+@functools.cache
+def _register_pytree() -> None:
+    """Make BatchEncoding a JAX pytree, on first use (importing this module does not import jax)."""
+    import jax
+
+    jax.tree_util.register_pytree_node(BatchEncoding, lambda batch: (list(batch.values()), tuple(batch)),
+                                       lambda keys, values: dict(zip(keys, values)))
 
 
 class Tokenizer:
@@ -97,38 +128,64 @@ class Tokenizer:
     def batch_decode(self, sequences: Any, skip_special_tokens: bool = False) -> list[str]:
         return [self.decode(s, skip_special_tokens=skip_special_tokens) for s in np.asarray(sequences)]
 
+    def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
+        """Join tokens into text with the tokenizer's decoder (e.g. "##" pieces glued, byte-level bytes decoded)."""
+        decoder = self.backend.decoder
+        return decoder.decode(list(tokens)) if decoder is not None else " ".join(tokens)
+
     def __call__(
         self,
-        text: TextInput,
+        text: TextInput | Sequence[Sequence[str]],
         text_pair: TextInput | None = None,
         *,
         add_special_tokens: bool = True,
         padding: bool | str = True,
-        truncation: bool = False,
+        truncation: bool | str = False,
         max_length: int | None = None,
+        stride: int = 0,
+        is_split_into_words: bool = False,
         padding_side: str | None = None,
         return_token_type_ids: bool | None = None,
+        return_offsets_mapping: bool = False,
+        return_special_tokens_mask: bool = False,
+        return_overflowing_tokens: bool = False,
         return_tensors: str | None = "np",
-    ) -> dict[str, np.ndarray]:
-        """Encode one text or a batch into `input_ids`, `attention_mask` (and `token_type_ids`)."""
-        single = isinstance(text, str)
+    ) -> BatchEncoding:
+        """Encode one text or a batch into `input_ids`, `attention_mask` (and `token_type_ids`).
+
+        As transformers' fast tokenizers: `truncation` is True / "longest_first" / "only_first" /
+        "only_second"; `return_overflowing_tokens` adds a row per window of `max_length` tokens that
+        overlap by `stride`, and `overflow_to_sample_mapping`; `return_offsets_mapping` gives each
+        token's (start, end) characters [N, T, 2]. The result's `encodings` hold the `tokenizers`
+        Encodings (unpadded), for `word_ids(i)` and `sequence_ids(i)`.
+        """
+        single = isinstance(text, str) or (is_split_into_words and bool(text) and isinstance(text[0], str))
         texts = [text] if single else list(text)
         pairs = None if text_pair is None else ([text_pair] if isinstance(text_pair, str) else list(text_pair))
         if pairs is not None and len(pairs) != len(texts):
             raise ValueError(f"text has {len(texts)} items but text_pair has {len(pairs)}; pass one pair per text.")
         inputs = texts if pairs is None else list(zip(texts, pairs))
         if truncation:
+            strategy = "longest_first" if truncation is True else truncation
+            if strategy not in TRUNCATION_STRATEGIES:
+                raise ValueError(f"truncation={truncation!r}; expected True, False or one of {TRUNCATION_STRATEGIES}.")
             limit = max_length or self.model_max_length
             if limit is None:
                 raise ValueError("truncation=True needs max_length= (this tokenizer has no model_max_length).")
             # The backend truncates the text and keeps the special tokens ([CLS] ... [SEP]), as transformers does.
-            self.backend.enable_truncation(limit)
+            self.backend.enable_truncation(limit, stride=stride, strategy=strategy)
+        elif return_overflowing_tokens:
+            raise ValueError("return_overflowing_tokens=True needs truncation= (and max_length=) to make windows.")
         try:
-            encodings = self.backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
+            encodings = self.backend.encode_batch(inputs, add_special_tokens=add_special_tokens,
+                                                  is_pretokenized=is_split_into_words)
         finally:
             self.backend.no_truncation()
+        samples = list(range(len(encodings)))
+        if return_overflowing_tokens:
+            samples = [i for i, e in enumerate(encodings) for _ in range(1 + len(e.overflowing))]
+            encodings = [w for e in encodings for w in (e, *e.overflowing)]
         rows = [list(e.ids) for e in encodings]
-        types = [list(e.type_ids) for e in encodings]
         side = padding_side or self.padding_side
         if side not in ("left", "right"):
             raise ValueError(f"padding_side={side!r}; expected 'left' or 'right'.")
@@ -145,18 +202,27 @@ class Tokenizer:
         pad_id = self.pad_token_id if self.pad_token_id is not None else self.eos_token_id
         if pad_id is None and any(len(r) < width for r in rows):
             raise ValueError("This tokenizer has no pad or eos token to pad with; set tokenizer.pad_token.")
-        ids = np.full((len(rows), width), pad_id if pad_id is not None else 0, dtype=np.int32)
-        mask = np.zeros((len(rows), width), dtype=np.int32)
-        type_ids = np.zeros((len(rows), width), dtype=np.int32)
-        for i, (row, row_types) in enumerate(zip(rows, types)):
-            if len(row) > width:
-                raise ValueError(f"Sequence {i} has {len(row)} tokens, more than max_length={width}; "
-                                 "pass truncation=True.")
-            span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
-            ids[i, span], mask[i, span], type_ids[i, span] = row, 1, row_types
-        out = {"input_ids": ids, "attention_mask": mask}
+        # name -> (what padding holds, each row's values)
+        fields: dict[str, tuple[Any, list]] = {"input_ids": (pad_id or 0, rows),
+                                               "attention_mask": (0, [[1] * len(r) for r in rows])}
         if return_token_type_ids or (return_token_type_ids is None and self.uses_token_types):
-            out["token_type_ids"] = type_ids
+            fields["token_type_ids"] = (0, [e.type_ids for e in encodings])
+        if return_special_tokens_mask:
+            fields["special_tokens_mask"] = (1, [e.special_tokens_mask for e in encodings])
+        if return_offsets_mapping:
+            fields["offset_mapping"] = ((0, 0), [e.offsets for e in encodings])
+        out = BatchEncoding(encodings)
+        for name, (fill, values) in fields.items():
+            array = np.full((len(rows), width, 2) if name == "offset_mapping" else (len(rows), width), fill, np.int32)
+            for i, row in enumerate(values):
+                if len(row) > width:
+                    raise ValueError(f"Sequence {i} has {len(row)} tokens, more than max_length={width}; "
+                                     "pass truncation=True.")
+                if row:
+                    array[i, slice(width - len(row), width) if side == "left" else slice(0, len(row))] = row
+            out[name] = array
+        if return_overflowing_tokens:
+            out["overflow_to_sample_mapping"] = np.asarray(samples, np.int32)
         return out
 
     uses_token_types = False
@@ -374,4 +440,4 @@ def _legacy_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> Toke
     raise OSError(f"{path!r} has no tokenizer files: expected tokenizer.json or one of {known}.")
 
 
-__all__ = ["Tokenizer", "AutoTokenizer", "special_tokens_from_config"]
+__all__ = ["Tokenizer", "AutoTokenizer", "BatchEncoding", "special_tokens_from_config"]
