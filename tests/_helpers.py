@@ -82,3 +82,19 @@ def clip_tokenizer_dir(directory) -> str:
     (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
     (directory / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "CLIPTokenizer"}))
     return str(directory)
+
+
+def tiny_clip_dir(directory) -> str:
+    """A tiny random CLIP (hidden 32, 2 layers, 32-pixel images) with CLIP's real tokenizer and a 32-pixel
+    CLIPImageProcessor, saved by transformers in `directory`."""
+    import torch
+    import transformers
+
+    clip_tokenizer_dir(directory)
+    tower = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
+    config = transformers.CLIPConfig(text_config=tower, vision_config={**tower, "image_size": 32, "patch_size": 8},
+                                     projection_dim=16)
+    torch.manual_seed(0)
+    transformers.CLIPModel(config).save_pretrained(directory)
+    transformers.CLIPImageProcessorPil(size=32, crop_size=32).save_pretrained(directory)
+    return str(directory)

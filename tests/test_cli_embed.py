@@ -11,7 +11,7 @@ import PIL.Image
 import pytest
 import torch
 import transformers
-from _helpers import assert_close, clip_tokenizer_dir, package_dir
+from _helpers import assert_close, package_dir, tiny_clip_dir
 
 from flaxformers.cli import main
 
@@ -85,16 +85,7 @@ def test_missing_default_model_says_how_to_install(capsys, monkeypatch):
 
 @pytest.fixture(scope="module")
 def clip_dir(tmp_path_factory) -> str:
-    """A tiny random CLIP with CLIP's real tokenizer and a 32-pixel image processor, saved by transformers."""
-    directory = tmp_path_factory.mktemp("tiny-clip")
-    clip_tokenizer_dir(directory)
-    tower = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
-    config = transformers.CLIPConfig(text_config=tower, vision_config={**tower, "image_size": 32, "patch_size": 8},
-                                     projection_dim=16)
-    torch.manual_seed(0)
-    transformers.CLIPModel(config).save_pretrained(directory)
-    transformers.CLIPImageProcessorPil(size=32, crop_size=32).save_pretrained(directory)
-    return str(directory)
+    return tiny_clip_dir(tmp_path_factory.mktemp("tiny-clip"))
 
 
 def test_clip_embeds_sentences_and_images_in_one_space(tmp_path, capsys, clip_dir):
