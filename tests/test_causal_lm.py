@@ -31,7 +31,7 @@ from flaxformers.checkpoints.convert import flatten
 
 SEQ, CHUNK = 12, 3  # sequences are longer than every sliding window below
 VOCAB = 97
-STATIC = ("output_attentions", "output_hidden_states", "return_dict", "train")
+STATIC = ("output_attentions", "output_hidden_states", "return_dict", "train", "deterministic")
 
 
 def _edit_config(path: str, fn: Callable[[dict], None]) -> None:
@@ -71,6 +71,12 @@ GPT2 = dict(n_embd=32, n_layer=2, n_head=4, n_positions=48, bos_token_id=0, eos_
 GEMMA = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
              max_position_embeddings=64, pad_token_id=0, bos_token_id=2, eos_token_id=1)
 BLOOM = dict(hidden_size=48, n_layer=2, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+OPT = dict(hidden_size=32, ffn_dim=40, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=48,
+           pad_token_id=1, bos_token_id=2, eos_token_id=2)
+XGLM = dict(d_model=32, ffn_dim=40, num_layers=2, attention_heads=4, max_position_embeddings=48, pad_token_id=1,
+            bos_token_id=0, eos_token_id=2)
+GPTJ = dict(n_embd=32, n_layer=2, n_head=4, n_positions=48, bos_token_id=0, eos_token_id=0)
+GPT_NEO = dict(hidden_size=32, num_layers=2, num_heads=4, max_position_embeddings=48, bos_token_id=0, eos_token_id=0)
 
 CASES: dict[str, Case] = {
     # --- GPT-2 ---
@@ -108,6 +114,40 @@ CASES: dict[str, Case] = {
                                           scan=True),
     "bloom-heads6-untied": Case("BloomConfig", "BloomForCausalLM",
                                 {**BLOOM, "n_head": 6, "tie_word_embeddings": False}, beams=(1, 3)),
+    # --- GPT-Neo: a global layer, then a local one over a window of 5 keys (sequences are 12 long) ---
+    "gpt-neo-global-local": Case("GPTNeoConfig", "GPTNeoForCausalLM",
+                                 {**GPT_NEO, "attention_types": [[["global", "local"], 1]], "window_size": 5},
+                                 gradients=True, scan=True),
+    # local first, window 3; untied head, exact gelu, a narrower MLP
+    "gpt-neo-local-global-untied": Case("GPTNeoConfig", "GPTNeoForCausalLM",
+                                        {**GPT_NEO, "attention_types": [[["local", "global"], 1]], "window_size": 3,
+                                         "intermediate_size": 40, "activation_function": "gelu",
+                                         "tie_word_embeddings": False}),
+    # --- OPT: positions read 2 rows into their table and count real tokens (left padding) ---
+    "opt-pre-norm": Case("OPTConfig", "OPTForCausalLM", OPT, beams=(1, 3), gradients=True, scan=True),
+    # opt-350m's layout: post-norm, 16-wide word embeddings projected in and out of the 32-wide model
+    "opt-350m-post-norm-projected": Case("OPTConfig", "OPTForCausalLM",
+                                         {**OPT, "do_layer_norm_before": False, "word_embed_proj_dim": 16}),
+    # no biases, norms without weights, no final norm (old checkpoints), untied head, gelu
+    "opt-bare-untied": Case("OPTConfig", "OPTForCausalLM",
+                            {**OPT, "enable_bias": False, "layer_norm_elementwise_affine": False,
+                             "_remove_final_layer_norm": True, "tie_word_embeddings": False,
+                             "activation_function": "gelu"}),
+    # --- XGLM: sinusoidal positions read 2 rows in, embeddings scaled by sqrt(d_model) ---
+    "xglm": Case("XGLMConfig", "XGLMForCausalLM", XGLM, gradients=True, scan=True),
+    # odd width (a zero column after the cosines), unscaled embeddings, untied head, relu, and
+    # pad_token_id 5: transformers zeroes table row 5, which is position 3
+    "xglm-odd-unscaled-untied-pad5": Case("XGLMConfig", "XGLMForCausalLM",
+                                          {**XGLM, "d_model": 33, "attention_heads": 3, "scale_embedding": False,
+                                           "tie_word_embeddings": False, "activation_function": "relu",
+                                           "pad_token_id": 5}),
+    # --- GPT-J: parallel attention and MLP; rotary positions on 4 of each head's 8 dims, pairs (2i, 2i+1) ---
+    "gptj-partial-rotary": Case("GPTJConfig", "GPTJForCausalLM", {**GPTJ, "rotary_dim": 4},
+                                gradients=True, scan=True),
+    # the whole head rotated; head tied to the embedding (its bias kept); exact gelu, narrower MLP
+    "gptj-full-rotary-tied": Case("GPTJConfig", "GPTJForCausalLM",
+                                  {**GPTJ, "rotary_dim": 8, "tie_word_embeddings": True, "n_inner": 40,
+                                   "activation_function": "gelu"}),
 }
 
 
@@ -131,6 +171,12 @@ class Built:
 
 def _takes_positions(model) -> bool:
     return "position_ids" in inspect.signature(model.__call__).parameters
+
+
+def _jit(model):
+    """`model.__call__` jitted, its flags static (`train`, or `deterministic` as 4.57's OPT has it)."""
+    parameters = inspect.signature(model.__call__).parameters
+    return jax.jit(model.__call__, static_argnames=[a for a in STATIC if a in parameters])
 
 
 def _torch(x) -> torch.Tensor:
@@ -158,7 +204,7 @@ def build(name: str, tmp_path_factory) -> Built:
         _edit_config(path, case.edit)
     ref = ref_cls.from_pretrained(path, attn_implementation="eager").eval()
     ours = FlaxAutoModelForCausalLM.from_pretrained(path)
-    forward = jax.jit(ours.__call__, static_argnames=STATIC)
+    forward = _jit(ours)
     ids = np.random.RandomState(0).randint(3, VOCAB, (2, SEQ)).astype(np.int32)
     built = Built(name, case, path, ref, ours, forward, ids, None, None)
     built.out = built.call(ids, np.ones_like(ids), np.broadcast_to(np.arange(SEQ), ids.shape),
@@ -321,7 +367,7 @@ def test_scan_layers_parity_and_cache(name, tmp_path_factory):
     """Scan-over-layers stacks params and cache on a leading axis; outputs and cached decoding don't change."""
     built = build(name, tmp_path_factory)
     scanned = type(built.ours).from_pretrained(built.path, scan_layers=True)
-    forward = jax.jit(scanned.__call__, static_argnames=STATIC)
+    forward = _jit(scanned)
     assert_close(forward(built.ids).logits, built.expected.logits, what="scan logits")
     cache = scanned.init_cache(2, SEQ)
     mask = np.ones((2, SEQ), np.int32)

@@ -31,6 +31,14 @@ GEMMA = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_lay
 BLOOM = dict(vocab_size=64, hidden_size=32, n_layer=2, n_head=4, pad_token_id=0, bos_token_id=2, eos_token_id=1)
 BERT = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
             max_position_embeddings=32, type_vocab_size=2, pad_token_id=0)
+GPT_NEO = dict(vocab_size=64, max_position_embeddings=32, hidden_size=32, num_layers=2, num_heads=4,
+               attention_types=[[["global", "local"], 1]], window_size=3, bos_token_id=0, eos_token_id=0)
+OPT = dict(vocab_size=64, hidden_size=32, ffn_dim=40, num_hidden_layers=2, num_attention_heads=4,
+           max_position_embeddings=32, pad_token_id=1, bos_token_id=2, eos_token_id=2)
+XGLM = dict(vocab_size=64, d_model=32, ffn_dim=40, num_layers=2, attention_heads=4, max_position_embeddings=32,
+            pad_token_id=1, bos_token_id=0, eos_token_id=2)
+GPTJ = dict(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=4, rotary_dim=4, bos_token_id=0,
+            eos_token_id=0)
 DECODER_INPUTS = {"input_ids": IDS, "attention_mask": [[1] * 6, [1] * 6]}
 BERT_INPUTS = {"input_ids": IDS, "attention_mask": MASK, "token_type_ids": [[0, 0, 0, 1, 1, 1]] * 2}
 GREEDY = {"max_length": 12, "pad_token_id": 0}
@@ -51,6 +59,16 @@ SPECS = [
     _spec("bloom-lm", "FlaxBloomForCausalLM", "BloomConfig", BLOOM, DECODER_INPUTS, cache=[2, 12],
           generate=GREEDY),
     _spec("bloom-base", "FlaxBloomModel", "BloomConfig", BLOOM, DECODER_INPUTS),
+    _spec("gpt-neo-lm", "FlaxGPTNeoForCausalLM", "GPTNeoConfig", GPT_NEO, DECODER_INPUTS, cache=[2, 12],
+          generate=GREEDY),
+    _spec("gpt-neo-base", "FlaxGPTNeoModel", "GPTNeoConfig", GPT_NEO, DECODER_INPUTS),
+    _spec("opt-lm", "FlaxOPTForCausalLM", "OPTConfig", {**OPT, "do_layer_norm_before": False, "word_embed_proj_dim": 16},
+          DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
+    _spec("opt-base", "FlaxOPTModel", "OPTConfig", OPT, {"input_ids": IDS, "attention_mask": MASK}),
+    _spec("xglm-lm", "FlaxXGLMForCausalLM", "XGLMConfig", XGLM, DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
+    _spec("xglm-base", "FlaxXGLMModel", "XGLMConfig", XGLM, DECODER_INPUTS),
+    _spec("gptj-lm", "FlaxGPTJForCausalLM", "GPTJConfig", GPTJ, DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
+    _spec("gptj-base", "FlaxGPTJModel", "GPTJConfig", GPTJ, DECODER_INPUTS),
     *[_spec(f"bert-{head.lower() or 'base'}", f"FlaxBert{head or 'Model'}", "BertConfig", BERT, BERT_INPUTS)
       for head in ("", "ForPreTraining", "ForMaskedLM", "ForNextSentencePrediction", "ForSequenceClassification",
                    "ForTokenClassification", "ForQuestionAnswering")],

@@ -35,6 +35,10 @@ def _family_words() -> set[str]:
     return words
 
 
+# Identifiers whose parts read as a family name but mean something else: optax's optimizer state.
+NOT_FAMILY_NAMES = {"opt_state"}
+
+
 def _code_words(path: str) -> list[tuple[int, str]]:
     """(line, word) of every identifier part (split at `_`) and string-literal word, docstrings and
     comments left out."""
@@ -47,7 +51,8 @@ def _code_words(path: str) -> list[tuple[int, str]]:
     previous: list[str] = []
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         numpy_function = previous[-2:] in (["np", "."], ["jnp", "."])  # np.clip is numpy's, not the CLIP family
-        if token.type in (tokenize.NAME, tokenize.STRING) and token.start[0] not in docstrings and not numpy_function:
+        if token.type in (tokenize.NAME, tokenize.STRING) and token.start[0] not in docstrings and not (
+                numpy_function or token.string in NOT_FAMILY_NAMES):
             separators = r"[^a-z0-9]+" if token.type == tokenize.NAME else r"[^a-z0-9_]+"
             out += [(token.start[0], w) for w in re.split(separators, token.string.lower()) if w]
         previous = (previous + [token.string])[-2:]

@@ -45,6 +45,9 @@ FAMILIES = {
     # 6 layers: five sliding (local rope base) and one global, as the GGUF implies
     "gemma3": (transformers.Gemma3TextConfig, transformers.Gemma3ForCausalLM, gguf.MODEL_ARCH.GEMMA3, "causal-lm",
                dict(GEMMA_BASE, num_hidden_layers=6, query_pre_attn_scalar=8, sliding_window=4)),
+    # rotary on 4 of each head's 8 dims; an untied head with a bias (output.bias)
+    "gptj": (transformers.GPTJConfig, transformers.GPTJForCausalLM, gguf.MODEL_ARCH.GPTJ, "causal-lm",
+             dict(vocab_size=VOCAB, n_positions=64, n_embd=32, n_layer=LAYERS, n_head=4, rotary_dim=4)),
 }
 TRANSFORMERS_READS = {"gpt2", "bloom", "gemma2", "gemma3"}  # architectures transformers loads from GGUF
 
@@ -74,6 +77,11 @@ def _metadata(writer: gguf.GGUFWriter, family: str, config) -> None:
         keys = {"context_length": 2048, "embedding_length": c.hidden_size, "block_count": c.n_layer,
                 "feed_forward_length": 4 * c.hidden_size, "attention.head_count": c.n_head,
                 "attention.head_count_kv": c.n_head}
+        floats = {"attention.layer_norm_epsilon": c.layer_norm_epsilon}
+    elif family == "gptj":
+        keys = {"context_length": c.n_positions, "embedding_length": c.n_embd, "block_count": c.n_layer,
+                "feed_forward_length": 4 * c.n_embd, "attention.head_count": c.n_head,
+                "rope.dimension_count": c.rotary_dim}
         floats = {"attention.layer_norm_epsilon": c.layer_norm_epsilon}
     elif family == "bert":
         keys = {"context_length": c.max_position_embeddings, "embedding_length": c.hidden_size,
@@ -193,6 +201,7 @@ def test_state_dict_and_config_equal_the_original(family_file, family):
     keys = {
         "gpt2": ("n_positions", "n_embd", "n_layer", "n_head", "layer_norm_epsilon", "vocab_size"),
         "bloom": ("hidden_size", "n_layer", "n_head", "vocab_size"),
+        "gptj": ("n_positions", "n_embd", "n_layer", "n_head", "rotary_dim", "layer_norm_epsilon", "vocab_size"),
         "bert": ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                  "max_position_embeddings", "type_vocab_size", "vocab_size"),
     }.get(family, ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",

@@ -111,3 +111,25 @@ def test_attention_mask_shape_error(pair):
              position_ids=np.arange(3)[None])
     with pytest.raises(ValueError, match="holds no `cached_key`"):
         ours(_inputs(1, 3), past_key_values={"h": {}}, position_ids=np.arange(3)[None])
+
+
+def test_gpt_sw3_checkpoints_load_into_the_gpt2_classes(pair, tmp_path):
+    """`model_type: gpt-sw3` (GPT-SW3's config.json) is GPT-2, in the Auto classes as in transformers."""
+    import json
+    import shutil
+
+    from flaxformers import AutoConfig, FlaxAutoModel, FlaxAutoModelForCausalLM, FlaxGPT2Model, GPT2Config
+
+    ref, _, path = pair
+    shutil.copytree(path, tmp_path / "sw3")
+    config = json.loads((tmp_path / "sw3" / "config.json").read_text())
+    (tmp_path / "sw3" / "config.json").write_text(json.dumps({**config, "model_type": "gpt-sw3"}))
+    assert type(AutoConfig.from_pretrained(tmp_path / "sw3")) is GPT2Config
+    ours = FlaxAutoModelForCausalLM.from_pretrained(tmp_path / "sw3")
+    assert type(ours) is FlaxGPT2LMHeadModel and type(FlaxAutoModel.from_pretrained(tmp_path / "sw3")) is FlaxGPT2Model
+    theirs = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "sw3").eval()
+    assert type(theirs) is transformers.GPT2LMHeadModel
+    ids = _inputs()
+    with torch.no_grad():
+        expected = theirs(torch.tensor(ids)).logits
+    assert_close(ours(ids).logits, expected, what="gpt-sw3 logits")

@@ -20,9 +20,17 @@ from flaxformers import (
     FlaxGemma3ForCausalLM,
     FlaxGemmaForCausalLM,
     FlaxGPT2LMHeadModel,
+    FlaxGPTJForCausalLM,
+    FlaxGPTNeoForCausalLM,
+    FlaxOPTForCausalLM,
+    FlaxXGLMForCausalLM,
     Gemma3TextConfig,
     GemmaConfig,
     GPT2Config,
+    GPTJConfig,
+    GPTNeoConfig,
+    OPTConfig,
+    XGLMConfig,
 )
 from flaxformers.generation import GenerationConfig, engine
 from flaxformers.generation.mixin import GenerationRequest
@@ -87,6 +95,18 @@ OTHER_DECODERS = {
     "bert-decoder": lambda: FlaxBertForCausalLM(BertConfig(
         vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
         max_position_embeddings=64, is_decoder=True), _do_init=False),
+    "gpt-neo": lambda: FlaxGPTNeoForCausalLM(GPTNeoConfig(
+        vocab_size=1000, hidden_size=96, intermediate_size=320, num_layers=2, num_heads=4, max_position_embeddings=64,
+        attention_types=[[["global", "local"], 1]], window_size=4), _do_init=False),
+    # opt-350m's layout: 80-wide word embeddings projected in and out of the 96-wide model
+    "opt-projected": lambda: FlaxOPTForCausalLM(OPTConfig(
+        vocab_size=1000, hidden_size=96, ffn_dim=320, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=64, word_embed_proj_dim=80, do_layer_norm_before=False), _do_init=False),
+    "xglm": lambda: FlaxXGLMForCausalLM(XGLMConfig(
+        vocab_size=1000, d_model=96, ffn_dim=320, num_layers=2, attention_heads=4, max_position_embeddings=64),
+        _do_init=False),
+    "gptj": lambda: FlaxGPTJForCausalLM(GPTJConfig(
+        vocab_size=1000, n_embd=96, n_inner=320, n_layer=2, n_head=4, n_positions=64, rotary_dim=16), _do_init=False),
 }
 
 

@@ -63,6 +63,17 @@ else:
         "bert": (ff.BertConfig, ff.FlaxBertForPreTraining,
                  dict(vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                       max_position_embeddings=32, tie_word_embeddings=False)),
+        "gpt_neo": (ff.GPTNeoConfig, ff.FlaxGPTNeoForCausalLM,
+                    dict(vocab_size=96, hidden_size=32, num_layers=2, num_heads=4, max_position_embeddings=32,
+                         attention_types=[[["global", "local"], 1]], window_size=4, tie_word_embeddings=False)),
+        "opt": (ff.OPTConfig, ff.FlaxOPTForCausalLM,
+                dict(vocab_size=96, hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
+                     max_position_embeddings=32, tie_word_embeddings=False)),
+        "xglm": (ff.XGLMConfig, ff.FlaxXGLMForCausalLM,
+                 dict(vocab_size=96, d_model=32, ffn_dim=64, num_layers=2, attention_heads=4, max_position_embeddings=32,
+                      tie_word_embeddings=False)),
+        "gptj": (ff.GPTJConfig, ff.FlaxGPTJForCausalLM,
+                 dict(vocab_size=96, n_embd=32, n_layer=2, n_head=4, n_positions=32, rotary_dim=4)),
     }
 
     def _random(model_cls, config, seed=0):

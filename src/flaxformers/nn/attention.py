@@ -210,3 +210,49 @@ def cross_attention(
     if not deterministic and spec.dropout_rate > 0.0:
         dropout_rng = module.make_rng("dropout")
     return dot_product_attention(query, key, value, spec, mask, None, head_mask, dropout_rng)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention between `q_proj`, `k_proj`, `v_proj` and `out_proj` (nn.Dense, [in, out] kernels).
+
+    Self-attention (with the static cache) over `hidden`, or cross-attention over `key_value_states`.
+    `rotate(query, key)`, when given, turns the projected queries and keys (rotary positions) before
+    the keys are cached. Residual dropout is the caller's.
+    """
+
+    num_heads: int
+    spec: AttentionSpec
+    qkv_bias: bool = True
+    out_bias: bool = True
+    kernel_init: Any = nn.initializers.normal(0.02)
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(
+        self,
+        hidden: jax.Array,
+        padding_mask: jax.Array | None,
+        key_value_states: jax.Array | None = None,
+        rotate: Any = None,
+        deterministic: bool = True,
+        init_cache: bool = False,
+    ) -> tuple[jax.Array, jax.Array]:
+        b, t, d = hidden.shape
+        n = self.num_heads
+        dense = lambda bias, name: nn.Dense(  # noqa: E731
+            d, use_bias=bias, dtype=self.dtype, kernel_init=self.kernel_init, name=name
+        )
+        source = hidden if key_value_states is None else key_value_states
+        heads = lambda x: x.reshape(x.shape[0], x.shape[1], n, d // n)  # noqa: E731  [B, T|S, N, H]
+        query = heads(dense(self.qkv_bias, "q_proj")(hidden))
+        key = heads(dense(self.qkv_bias, "k_proj")(source))
+        value = heads(dense(self.qkv_bias, "v_proj")(source))
+        if rotate is not None:
+            query, key = rotate(query, key)
+        if key_value_states is None:
+            out, weights = self_attention(
+                self, query, key, value, self.spec, padding_mask, init_cache=init_cache, deterministic=deterministic
+            )
+        else:
+            out, weights = cross_attention(self, query, key, value, self.spec, padding_mask, deterministic=deterministic)
+        return dense(self.out_bias, "out_proj")(out.reshape(b, t, d)), weights  # [B, T, D]

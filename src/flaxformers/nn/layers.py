@@ -58,9 +58,10 @@ class RMSNorm(nn.Module):
         return (normed * (self.offset + weight.astype(jnp.float32))).astype(self.dtype)
 
 
-def layer_norm(epsilon: float, dtype: jnp.dtype, name: str | None = None) -> nn.LayerNorm:
-    """transformers' LayerNorm: params `scale`/`bias`, statistics in float32."""
-    return nn.LayerNorm(epsilon=epsilon, dtype=dtype, param_dtype=jnp.float32, name=name)
+def layer_norm(epsilon: float, dtype: jnp.dtype, name: str | None = None, affine: bool = True) -> nn.LayerNorm:
+    """transformers' LayerNorm: params `scale`/`bias` (none with `affine=False`), statistics in float32."""
+    return nn.LayerNorm(epsilon=epsilon, dtype=dtype, param_dtype=jnp.float32, use_bias=affine, use_scale=affine,
+                        name=name)
 
 
 # --- activations ---------------------------------------------------------------------------------

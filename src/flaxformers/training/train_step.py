@@ -8,6 +8,7 @@ mixed precision (bf16 compute over fp32 master weights) and metrics, on one devi
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -66,13 +67,22 @@ def _split_micro(batch: Batch, steps: int) -> Batch:
     return {k: split(v) for k, v in batch.items()}
 
 
+def mode_flag(model: Any, train: bool) -> dict[str, bool]:
+    """`train=` for most models; `deterministic=not train` for those whose 4.57 signature has that instead."""
+    parameters = inspect.signature(model.__call__).parameters
+    if "train" not in parameters and "deterministic" in parameters:
+        return {"deterministic": not train}
+    return {"train": train}
+
+
 def make_loss_fn(model: Any, task_loss: TaskLoss, compute_dtype: Any = None) -> Callable:
     """`loss(params, batch, counts, rng, train) -> (weighted sum / counts, outputs)` for one micro-batch."""
     def loss(params, batch, counts, rng, train):
         inputs = {k: v for k, v in batch.items() if k not in task_loss.label_keys}
         if compute_dtype is not None:
             params = cast_floating(params, compute_dtype)
-        outputs = model(**inputs, params=params, dropout_rng=rng if train else None, train=train, return_dict=True)
+        outputs = model(**inputs, params=params, dropout_rng=rng if train else None, return_dict=True,
+                        **mode_flag(model, train))
         terms = task_loss.terms(batch, model.config)
         value = sum(t.weight * t.total(outputs) / c for t, c in zip(terms, counts))
         return value, outputs

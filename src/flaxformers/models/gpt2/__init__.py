@@ -7,6 +7,8 @@ FAMILY = Family(
     name="gpt2",
     model_types={
         "gpt2": ModelType("GPT2Config", {"base": "FlaxGPT2Model", "causal-lm": "FlaxGPT2LMHeadModel"}),
+        # GPT-SW3 is GPT-2 with its own (SentencePiece) tokenizer, read from its tokenizer.json.
+        "gpt-sw3": ModelType("GPT2Config", {"base": "FlaxGPT2Model", "causal-lm": "FlaxGPT2LMHeadModel"}),
     },
     exports={
         "configuration": ("GPT2Config",),

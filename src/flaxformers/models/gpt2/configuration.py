@@ -68,3 +68,7 @@ class GPT2Config(PretrainedConfig):
         self._check(min(vocab_size, n_positions, n_embd, n_layer, n_head) > 0,
                     "vocab_size, n_positions, n_embd, n_layer and n_head must be positive.")
         self._check_activation("activation_function", activation_function)
+
+    @classmethod
+    def accepted_model_types(cls) -> tuple[str, ...]:
+        return ("gpt2", "gpt-sw3")  # transformers reads GPT-SW3's config.json with GPT2Config too
