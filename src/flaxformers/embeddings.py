@@ -79,11 +79,16 @@ def _bucket(length: int, multiple: int = 32) -> int:
     return -(-length // multiple) * multiple
 
 
-def _as_list(items: Any, single: bool, what: str) -> list:
-    items = [items] if single else list(items)
+def _encode(items: list, single: bool, what: str, batch_size: int,
+            batches: Callable[[list, int], Iterator[tuple[np.ndarray, Any]]], forward: Callable[[Any], jax.Array],
+            progress: Callable[[int], Any] | None) -> np.ndarray:
+    """Vectors [N, D] of `items` in input order (one item: [D]), `batches(items, size)` through `forward`."""
     if not items:
         raise ValueError(f"encode() got no {what}s; pass at least one.")
-    return items
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1.")
+    out = _gather(batches(items, min(batch_size, len(items))), forward, len(items), progress)
+    return out[0] if single else out
 
 
 def text_batches(tokenizer: Any, sentences: Sequence[str], batch_size: int,
@@ -132,13 +137,25 @@ def _gather(batches: Iterator[tuple[np.ndarray, Any]], forward: Callable[[Any], 
     return out
 
 
-def _check_batch_size(batch_size: int) -> None:
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} must be >= 1.")
+class _TextEncoder:
+    """`encode(sentences)` through the subclass's jitted `_text(params, inputs)`."""
+
+    model: Any
+    tokenizer: Any
+    max_seq_length: int | None
+    _text: Callable[[Any, dict[str, np.ndarray]], jax.Array]
+
+    def encode(self, sentences: str | Sequence[str], batch_size: int = 32,
+               progress: Callable[[int], Any] | None = None) -> np.ndarray:
+        """Embeddings [N, D] in input order; `progress(n)` is called after each batch of n sentences."""
+        single = isinstance(sentences, str)
+        return _encode([sentences] if single else list(sentences), single, "sentence", batch_size,
+                       lambda items, size: text_batches(self.tokenizer, items, size, self.max_seq_length),
+                       lambda batch: self._text(self.model.params, batch), progress)
 
 
 @dataclass
-class SentenceEmbedder:
+class SentenceEmbedder(_TextEncoder):
     """An encoder + its tokenizer + pooling: `encode(sentences) -> [N, D]` float32."""
 
     model: Any  # a base encoder model (its first output is the last hidden state)
@@ -160,7 +177,7 @@ class SentenceEmbedder:
             pooled = pool(hidden, inputs["attention_mask"], pooling)
             return l2_normalize(pooled) if normalize else pooled
 
-        self._forward = jax.jit(forward)
+        self._text = jax.jit(forward)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, *, dtype: Any = jnp.float32, **overrides: Any):
@@ -170,16 +187,6 @@ class SentenceEmbedder:
         options = {**sentence_transformers_options(path), **overrides}
         return cls(FlaxAutoModel.from_pretrained(path, dtype=dtype), AutoTokenizer.from_pretrained(path), **options)
 
-    def encode(self, sentences: str | Sequence[str], batch_size: int = 32,
-               progress: Callable[[int], Any] | None = None) -> np.ndarray:
-        """Embeddings [N, D] in input order; `progress(n)` is called after each batch of n sentences."""
-        single = isinstance(sentences, str)
-        sentences = _as_list(sentences, single, "sentence")
-        _check_batch_size(batch_size)
-        batch_size = min(batch_size, len(sentences))
-        batches = text_batches(self.tokenizer, sentences, batch_size, self.max_seq_length)
-        out = _gather(batches, lambda batch: self._forward(self.model.params, batch), len(sentences), progress)
-        return out[0] if single else out
 
 
 def is_image_text_model(model: Any) -> bool:
@@ -188,7 +195,7 @@ def is_image_text_model(model: Any) -> bool:
 
 
 @dataclass
-class ImageTextEmbedder:
+class ImageTextEmbedder(_TextEncoder):
     """A text-and-image model (its `get_text_features` / `get_image_features`) with its tokenizer and
     image processor: `encode(sentences)` and `encode_images(images)` give vectors in one space, as
     sentence-transformers' CLIP models do (the projected features, L2-normalised when its modules
@@ -227,27 +234,13 @@ class ImageTextEmbedder:
             raise TypeError(f"{os.fspath(path)!r} is not a text-and-image model: use SentenceEmbedder.")
         return embedder
 
-    def encode(self, sentences: str | Sequence[str], batch_size: int = 32,
-               progress: Callable[[int], Any] | None = None) -> np.ndarray:
-        """Text vectors [N, D] in input order."""
-        single = isinstance(sentences, str)
-        sentences = _as_list(sentences, single, "sentence")
-        _check_batch_size(batch_size)
-        batch_size = min(batch_size, len(sentences))
-        batches = text_batches(self.tokenizer, sentences, batch_size, self.max_seq_length)
-        out = _gather(batches, lambda batch: self._text(self.model.params, batch), len(sentences), progress)
-        return out[0] if single else out
-
     def encode_images(self, images: Any, batch_size: int = 32,
                       progress: Callable[[int], Any] | None = None) -> np.ndarray:
         """Image vectors [N, D] in input order; images are paths, PIL images or arrays."""
         single = not isinstance(images, list | tuple)  # a path, a PIL image or one array
-        images = _as_list(images, single, "image")
-        _check_batch_size(batch_size)
-        batch_size = min(batch_size, len(images))
-        batches = image_batches(self.image_processor, images, batch_size)
-        out = _gather(batches, lambda batch: self._image(self.model.params, batch), len(images), progress)
-        return out[0] if single else out
+        return _encode([images] if single else list(images), single, "image", batch_size,
+                       lambda items, size: image_batches(self.image_processor, items, size),
+                       lambda batch: self._image(self.model.params, batch), progress)
 
 
 def load_embedder(path: str | os.PathLike, *, dtype: Any = jnp.float32,
