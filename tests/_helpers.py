@@ -23,8 +23,13 @@ PARITY_LOG: list[tuple[str, float, float]] = []
 
 def assert_close(ours, ref, atol: float = ATOL, what: str = "") -> float:
     err = max_abs_diff(ours, ref)
-    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[0]
-    PARITY_LOG.append((os.path.basename(test), atol, err))
+    current = os.environ.get("PYTEST_CURRENT_TEST", "?")
+    PARITY_LOG.append((os.path.basename(current.split("::")[0]), atol, err))
+    if os.environ.get("PARITY_LOG_FILE"):  # every check as a JSON line, from every xdist worker (for reports)
+        import json
+
+        with open(os.environ["PARITY_LOG_FILE"], "a", encoding="utf-8") as f:
+            f.write(json.dumps({"test": current.split(" ")[0], "what": what, "atol": atol, "err": err}) + "\n")
     assert err <= atol, f"{what}: max abs error {err:.3g} > {atol}"
     return err
 

@@ -78,6 +78,24 @@ SPECS = [
           {"input_ids": IDS, "attention_mask": [[1] * 6, [1] * 6]}, cache=[2, 12]),
     # (4.57's own FlaxBertForCausalLM.generate fails on a mask broadcast, so BERT's generate is checked
     # against transformers 5 PyTorch in test_bert instead.)
+    # The other encoders: a head with the family's own param names each (the rest is the shared encoder).
+    *[_spec(f"{prefix.lower()}-{head.lower()}", f"Flax{prefix}{head}", f"{prefix}Config", {**BERT, **extra}, inputs)
+      for prefix, head, extra, inputs in (
+          ("Roberta", "ForMaskedLM", {"pad_token_id": 1}, BERT_INPUTS),
+          ("XLMRoberta", "ForSequenceClassification", {"pad_token_id": 1}, BERT_INPUTS),
+          ("RobertaPreLayerNorm", "ForMaskedLM", {"pad_token_id": 1}, BERT_INPUTS),
+          ("Electra", "ForMaskedLM", {"embedding_size": 16}, BERT_INPUTS),
+          ("Electra", "ForPreTraining", {"embedding_size": 16}, BERT_INPUTS),
+          ("Albert", "ForPreTraining", {"embedding_size": 16, "num_hidden_groups": 2}, BERT_INPUTS),
+          ("RoFormer", "ForMaskedLM", {}, BERT_INPUTS),
+          ("BigBird", "ForPreTraining", {"attention_type": "original_full"}, BERT_INPUTS),
+          ("BigBird", "ForQuestionAnswering", {"attention_type": "original_full"}, BERT_INPUTS),
+      )],
+    _spec("electra-formultiplechoice", "FlaxElectraForMultipleChoice", "ElectraConfig",
+          {**BERT, "embedding_size": 16}, {k: [v, v] for k, v in BERT_INPUTS.items()}),
+    _spec("distilbert-formaskedlm", "FlaxDistilBertForMaskedLM", "DistilBertConfig",
+          dict(vocab_size=64, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=32),
+          {k: v for k, v in BERT_INPUTS.items() if k != "token_type_ids"}),
 ]
 
 

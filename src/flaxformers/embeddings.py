@@ -170,10 +170,11 @@ class SentenceEmbedder(_TextEncoder):
         limits = [m for m in (self.max_seq_length, self.tokenizer.model_max_length,
                               getattr(self.model.config, "max_position_embeddings", None)) if m]
         self.max_seq_length = min(limits) if limits else None
-        pooling, normalize, module = self.pooling, self.normalize, self.model.module
+        pooling, normalize, model = self.pooling, self.normalize, self.model
 
         def forward(params, inputs):
-            hidden = module.apply({"params": params}, **inputs, return_dict=False)[0]
+            # Through the model's __call__, so its own input rules apply (e.g. positions from the ids).
+            hidden = model(**model.accepted_inputs(inputs), params=params, return_dict=False)[0]
             pooled = pool(hidden, inputs["attention_mask"], pooling)
             return l2_normalize(pooled) if normalize else pooled
 
@@ -186,7 +187,6 @@ class SentenceEmbedder(_TextEncoder):
 
         options = {**sentence_transformers_options(path), **overrides}
         return cls(FlaxAutoModel.from_pretrained(path, dtype=dtype), AutoTokenizer.from_pretrained(path), **options)
-
 
 
 def is_image_text_model(model: Any) -> bool:

@@ -245,6 +245,14 @@ class FlaxPreTrainedModel(GenerationMixin):
         return self._cast_floating_to(params, jnp.float32, mask)
 
     # --- calling ---------------------------------------------------------------------------------
+    def accepted_inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The entries of a tokenizer's batch that this model's `__call__` takes (a model without segment
+        embeddings takes no `token_type_ids`)."""
+        import inspect
+
+        names = inspect.signature(self.__call__).parameters
+        return {k: v for k, v in batch.items() if k in names}
+
     @property
     def _token_config(self) -> PretrainedConfig:
         """The config token ids are checked against (a text-and-image model: its text tower's)."""
@@ -321,10 +329,12 @@ class FlaxPreTrainedModel(GenerationMixin):
         output_attentions: bool | None,
         output_hidden_states: bool | None,
         return_dict: bool | None,
+        rngs: dict[str, jax.Array] | None = None,
         method: str | None = None,
     ):
         """Run the module (`method`: one of its methods, e.g. an encoder-decoder's `encode`) with the
-        config's output defaults; with `past_key_values` the updated cache joins the outputs."""
+        config's output defaults; `rngs` adds named PRNG streams beside `dropout`; with
+        `past_key_values` the updated cache joins the outputs."""
         cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -337,7 +347,7 @@ class FlaxPreTrainedModel(GenerationMixin):
             mutable = ["cache"]
         if train and self._state_collections:  # batch statistics update in training
             mutable = list(self._state_collections)
-        rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+        rngs = {**({"dropout": dropout_rng} if dropout_rng is not None else {}), **(rngs or {})}
         flags = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
         outputs = self.module.apply(
             variables,
@@ -374,6 +384,11 @@ class FlaxPreTrainedModel(GenerationMixin):
         return GenerationConfig.from_model_config(self.config)
 
     # --- checkpoints -----------------------------------------------------------------------------
+    def constant_tensors(self) -> dict[str, np.ndarray]:
+        """Fixed tensors that PyTorch checkpoints hold as weights and this model computes (a sinusoidal
+        position table): written on save so transformers finds every weight it expects."""
+        return {}
+
     @classmethod
     def _conversion_rules(cls, config: PretrainedConfig) -> ConversionRules:
         tied = cls._tied_weights_keys if getattr(config, "tie_word_embeddings", False) else {}
@@ -509,7 +524,8 @@ class FlaxPreTrainedModel(GenerationMixin):
             self.generation_config.save_pretrained(save_directory)
         flat = {p: np.asarray(jax.device_get(v)) for p, v in flatten(unfreeze(params)).items()}
         if safe_serialization:
-            io.save_weights(flax_to_state_dict(flat, self._conversion_rules(self.config)), save_directory,
+            io.save_weights({**flax_to_state_dict(flat, self._conversion_rules(self.config)), **self.constant_tensors()},
+                            save_directory,
                             "safetensors", max_shard_size)
         else:  # msgpack shards hold flat '/'-joined names, as transformers 4.x wrote them
             io.save_weights({"/".join(p): v for p, v in flat.items()}, save_directory, "msgpack", max_shard_size)

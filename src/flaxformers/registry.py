@@ -66,6 +66,9 @@ class TokenizerHint:
     files: tuple[str, ...]
     builder: str
     classes: tuple[str, ...] = ()
+    # Whether the family's tokenizer returns `token_type_ids` (transformers' `model_input_names`); None: as its
+    # post-processor assigns segments. Applies to a `tokenizer.json` of a checkpoint of this family too.
+    token_type_ids: bool | None = None
     by_files: bool = True
 
     def load(self) -> Any:

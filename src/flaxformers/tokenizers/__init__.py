@@ -311,8 +311,7 @@ class Tokenizer:
         backend = tokenizers.Tokenizer.from_file(tokenizer_json)
         _set_normalizer_options(backend, config or {}, kwargs)
         tokenizer = cls(backend, **{**special_tokens_from_config(config or {}), **kwargs})
-        if isinstance(backend.model, tokenizers.models.WordPiece):  # WordPiece encoders take segment ids
-            tokenizer.uses_token_types = True
+        tokenizer.uses_token_types = _uses_token_types(backend, config or {})
         return tokenizer
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
@@ -328,6 +327,23 @@ class Tokenizer:
         elif self.chat_template:
             config["chat_template"] = [{"name": k, "template": v} for k, v in self.chat_template.items()]
         atomic_write_text(os.path.join(directory, "tokenizer_config.json"), json.dumps(config, indent=2) + "\n")
+
+
+def _uses_token_types(backend: tokenizers.Tokenizer, config: dict[str, Any]) -> bool:
+    """Whether the model takes segment ids: `model_input_names` of tokenizer_config.json when it says, else
+    whether the post-processor gives a pair's second sequence segment id 1 (`[CLS] A [SEP] B [SEP]`)."""
+    names = config.get("model_input_names")
+    if names:
+        return "token_type_ids" in names
+    processor = json.loads(backend.to_str()).get("post_processor") or {}
+    steps = processor.get("processors", [processor]) if processor.get("type") == "Sequence" else [processor]
+    for step in steps:
+        if step.get("type") == "BertProcessing":
+            return True
+        pair = step.get("pair", []) if step.get("type") == "TemplateProcessing" else []
+        if any(piece.get(kind, {}).get("type_id") for piece in pair for kind in ("Sequence", "SpecialToken")):
+            return True
+    return False
 
 
 # transformers' BertTokenizerFast option -> the BertNormalizer field it sets
@@ -411,10 +427,27 @@ class AutoTokenizer:
                 config["chat_template"] = f.read()
         file = resolve_file(path, "tokenizer.json", required=False, **hub)
         if file is not None:
-            return Tokenizer.from_file(file, config, **kwargs)
+            tokenizer = Tokenizer.from_file(file, config, **kwargs)
+            family_hint = _model_type_hint(path, hub)
+            if family_hint is not None and family_hint.token_type_ids is not None and not config.get("model_input_names"):
+                tokenizer.uses_token_types = family_hint.token_type_ids
+            return tokenizer
         hint = _legacy_hint(path, config, hub)
         files = [resolve_file(path, name, **hub) for name in hint.files]
         return hint.load()(*files, config, **kwargs)
+
+
+def _model_type_hint(path: str, hub: dict[str, Any]) -> TokenizerHint | None:
+    """The tokenizer hint of the family of `config.json`'s model_type, if the directory has one."""
+    from flaxformers import registry
+
+    model_config = resolve_file(path, "config.json", required=False, **hub)
+    if model_config is None:
+        return None
+    with open(model_config, encoding="utf-8") as f:
+        model_type = json.load(f).get("model_type")
+    family = registry.model_types().get(model_type, (None,))[0]
+    return None if family is None else family.tokenizer
 
 
 def _legacy_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> TokenizerHint:
@@ -426,13 +459,9 @@ def _legacy_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> Toke
     for _, hint in hints:
         if tokenizer_class in hint.classes:
             return hint
-    model_config = resolve_file(path, "config.json", required=False, **hub)
-    if model_config is not None:
-        with open(model_config, encoding="utf-8") as f:
-            model_type = json.load(f).get("model_type")
-        family = registry.model_types().get(model_type, (None,))[0]
-        if family is not None and family.tokenizer is not None:
-            return family.tokenizer
+    family_hint = _model_type_hint(path, hub)
+    if family_hint is not None:
+        return family_hint
     for _, hint in hints:
         if hint.by_files and resolve_first(path, hint.files[:1], **hub) is not None:
             return hint

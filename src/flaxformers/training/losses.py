@@ -130,11 +130,11 @@ class LossTerm:
     weight: float
     field: str  # the output that holds the logits
     targets: jax.Array  # labels as scored: shifted, clamped, ...
-    kind: str = "ce"  # "ce" | "mse" | "bce"
+    kind: str = "ce"  # "ce" | "mse" | "bce" | "token_bce" (per-token BCE skipping `ignore_index`)
     ignore_index: int = IGNORE_INDEX
 
     def count(self) -> jax.Array:
-        if self.kind == "ce":
+        if self.kind in ("ce", "token_bce"):
             return jnp.sum(self.targets != self.ignore_index).astype(jnp.float32)
         return jnp.asarray(self.targets.size, jnp.float32)
 
@@ -142,6 +142,11 @@ class LossTerm:
         logits = getattr(outputs, self.field)
         if self.kind == "ce":
             return cross_entropy_terms(logits.reshape(-1, logits.shape[-1]), self.targets, self.ignore_index)[0]
+        if self.kind == "token_bce":
+            valid = self.targets != self.ignore_index
+            x, y = logits.astype(jnp.float32), jnp.where(valid, self.targets, 0).astype(jnp.float32)
+            per_item = jnp.maximum(x, 0.0) - x * y + jnp.log1p(jnp.exp(-jnp.abs(x)))
+            return jnp.sum(jnp.where(valid, per_item, 0.0))
         problem = "regression" if self.kind == "mse" else "multi_label_classification"
         return sequence_classification_terms(logits.reshape(self.targets.shape), self.targets, problem)[0]
 
@@ -174,6 +179,16 @@ def _span_term(field: str, positions: jax.Array, seq_len: int) -> LossTerm:
     return LossTerm(0.5, field, jnp.clip(positions, 0, seq_len), ignore_index=seq_len)
 
 
+def _replaced_token_terms(batch, config):
+    """Replaced-token detection: BCE of each token's logit [B, T] against labels (1: replaced) over the
+    tokens the attention mask keeps."""
+    labels = batch["labels"]
+    mask = batch.get("attention_mask")
+    if mask is not None:
+        labels = jnp.where(mask.reshape(labels.shape) == 1, labels, IGNORE_INDEX)
+    return [LossTerm(1.0, "logits", labels, "token_bce")]
+
+
 TASKS: dict[str, TaskLoss] = {
     "causal-lm": TaskLoss(("labels",), lambda b, c: [LossTerm(1.0, "logits", _shift_left(b["labels"], IGNORE_INDEX))]),
     "masked-lm": TaskLoss(("labels",), lambda b, c: [LossTerm(1.0, "logits", b["labels"])]),
@@ -184,6 +199,12 @@ TASKS: dict[str, TaskLoss] = {
         LossTerm(1.0, "prediction_logits", b["labels"]),
         LossTerm(1.0, "seq_relationship_logits", b["next_sentence_label"].reshape(-1)),
     ]),
+    # Masked LM plus sentence-order prediction on `sop_logits` [B, 2].
+    "sentence-order-pretraining": TaskLoss(("labels", "sentence_order_label"), lambda b, c: [
+        LossTerm(1.0, "prediction_logits", b["labels"]),
+        LossTerm(1.0, "sop_logits", b["sentence_order_label"].reshape(-1)),
+    ]),
+    "replaced-token-detection": TaskLoss(("labels",), _replaced_token_terms),
     "sequence-classification": TaskLoss(("labels",), _seq_cls_terms),
     "token-classification": TaskLoss(("labels",), lambda b, c: [LossTerm(1.0, "logits", b["labels"])]),
     "multiple-choice": TaskLoss(("labels",), lambda b, c: [LossTerm(1.0, "logits", b["labels"].reshape(-1))]),
@@ -208,7 +229,11 @@ _TASK_BY_CLASS_SUFFIX = (
 
 
 def task_for_model(model: Any) -> str:
-    """The task of a model's head, from its class name (FlaxBertForMaskedLM -> 'masked-lm')."""
+    """The task of a model's head: its class's `loss_task` when it declares one (a pre-training head with its
+    own objective), else from its class name (FlaxBertForMaskedLM -> 'masked-lm')."""
+    declared = getattr(type(model), "loss_task", None)
+    if declared is not None:
+        return declared
     name = type(model).__name__
     for suffix, task in _TASK_BY_CLASS_SUFFIX:
         if name.endswith(suffix):

@@ -15,6 +15,17 @@ _HEADS = {
     "question-answering": "FlaxBertForQuestionAnswering",
 }
 
+# The BERT-style encoder's param names (nn/encoder.py), shared by the families built like it.
+ENCODER_PARTITION_RULES = (
+    (r"word_embeddings/embedding$", ("tensor", "fsdp")),
+    (r"(position|token_type)_embeddings/embedding$", (None, "fsdp")),
+    (r"(self/(query|key|value)|intermediate/dense)/kernel$", ("fsdp", "tensor")),
+    (r"(self/(query|key|value)|intermediate/dense)/bias$", ("tensor",)),
+    (r"(attention/output/dense|\d+/output/dense)/kernel$", ("tensor", "fsdp")),
+    (r"(predictions|lm_head)/decoder/kernel$", ("fsdp", "tensor")),
+    (r"(pooler|transform|lm_head)/dense/kernel$", ("fsdp", None)),
+)
+
 FAMILY = Family(
     name="bert",
     model_types={"bert": ModelType("BertConfig", _HEADS)},
@@ -22,15 +33,7 @@ FAMILY = Family(
         "configuration": ("BertConfig",),
         "modeling": (*_HEADS.values(), "FlaxBertPreTrainedModel"),
     },
-    partition_rules=(
-        (r"word_embeddings/embedding$", ("tensor", "fsdp")),
-        (r"(position|token_type)_embeddings/embedding$", (None, "fsdp")),
-        (r"(self/(query|key|value)|intermediate/dense)/kernel$", ("fsdp", "tensor")),
-        (r"(self/(query|key|value)|intermediate/dense)/bias$", ("tensor",)),
-        (r"(attention/output/dense|\d+/output/dense)/kernel$", ("tensor", "fsdp")),
-        (r"predictions/decoder/kernel$", ("fsdp", "tensor")),
-        (r"(pooler|transform)/dense/kernel$", ("fsdp", None)),
-    ),
+    partition_rules=ENCODER_PARTITION_RULES,
     gguf="gguf",
     tokenizer=TokenizerHint(("vocab.txt",), "flaxformers.tokenizers.wordpiece:wordpiece_tokenizer",
                             classes=("BertTokenizer", "BertTokenizerFast")),

@@ -57,10 +57,10 @@ class BertConfig(PretrainedConfig):
         self._check(d % n == 0, f"hidden_size={d} must be a multiple of num_attention_heads={n}, since "
                                 "head_dim = hidden_size / num_attention_heads.")
         self._check_activation("hidden_act", self.hidden_act)
-        # transformers 4.x Flax BERT implements absolute positions only (relative_key* are PyTorch-only).
+        # transformers 4.x Flax encoders implement absolute positions only (relative_key* are PyTorch-only).
         self._check(self.position_embedding_type == "absolute",
-                    f"position_embedding_type={self.position_embedding_type!r} is not supported: the Flax BERT "
-                    "supports 'absolute' only.")
+                    f"position_embedding_type={self.position_embedding_type!r} is not supported: the Flax "
+                    f"{self.model_type} model supports 'absolute' only.")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
             self._check(0.0 <= value < 1.0, f"{name}={value!r} must be in [0, 1).")
