@@ -21,8 +21,8 @@ from flaxformers.modeling_utils import FlaxPreTrainedModel
 SRC = os.path.dirname(flaxformers.__file__)
 # The layers every family goes through: they read the registry and must not know any family.
 GENERIC = ["nn", "checkpoints", "generation", "training", "tokenizers", "auto.py", "registry.py", "__init__.py",
-           "modeling_utils.py", "modeling_vision.py", "configuration_utils.py", "outputs.py", "embeddings.py",
-           "processors", "_lazy.py", "pipelines", "encoder_models.py"]
+           "modeling_utils.py", "modeling_vision.py", "modeling_seq2seq.py", "configuration_utils.py", "outputs.py",
+           "embeddings.py", "processors", "_lazy.py", "pipelines", "encoder_models.py"]
 
 
 def _family_words() -> set[str]:

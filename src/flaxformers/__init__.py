@@ -17,8 +17,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["AutoTokenizer", "Tokenizer"], "flaxformers.tokenizers"),
     **dict.fromkeys(["AutoImageProcessor", "AutoProcessor", "ImageProcessor", "Processor", "load_image"],
                     "flaxformers.processors"),
-    **dict.fromkeys(["AutoConfig", *AUTO_TASKS.values()], "flaxformers.auto"),
     **dict.fromkeys(["pipeline"], "flaxformers.pipelines"),
+    **dict.fromkeys(["AutoConfig", *AUTO_TASKS.values()], "flaxformers.auto"),
     **exports(),
 }
 

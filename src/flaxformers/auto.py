@@ -37,13 +37,18 @@ def _gguf_config(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLik
     return gguf_config(read_gguf(gguf_path(path_or_repo_id, gguf_file)))
 
 
+def read_model_config(path_or_repo_id: str | os.PathLike, **hub_kwargs: Any) -> dict[str, Any]:
+    """A checkpoint's `config.json`, as a dict."""
+    with open(resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs), encoding="utf-8") as f:
+        return json.load(f)
+
+
 def read_model_type(path_or_repo_id: str | os.PathLike, gguf_file: str | os.PathLike | None = None,
                     **hub_kwargs: Any) -> str:
     """The `model_type` of a checkpoint: from `config.json`, or from a GGUF file's architecture."""
     if gguf_file is not None:
         return _gguf_config(path_or_repo_id, gguf_file)["model_type"]
-    with open(resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs), encoding="utf-8") as f:
-        data = json.load(f)
+    data = read_model_config(path_or_repo_id, **hub_kwargs)
     if "model_type" not in data:
         raise ValueError(f"{CONFIG_NAME} of {os.fspath(path_or_repo_id)!r} has no model_type.")
     return data["model_type"]

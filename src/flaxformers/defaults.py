@@ -167,7 +167,8 @@ def _single_gguf(directory: str) -> str | None:
 
 
 def load_causal_lm(path_or_gguf: str | os.PathLike, dtype: Any = None, **kwargs: Any) -> tuple[Any, Any]:
-    """`(model, tokenizer)` from a model directory (or Hub repo id), or from a `.gguf` file.
+    """`(model, tokenizer)` of a text generator: a causal LM, or an encoder-decoder's seq2seq LM (T5, BART,
+    Marian, ...), from a model directory (or Hub repo id), or a causal LM from a `.gguf` file.
 
     `dtype` (default fp32) is the compute dtype; for bf16/fp16 the params are cast to it as well,
     which halves their memory and is the fast path. Extra keyword arguments go to `from_pretrained`.
@@ -196,11 +197,15 @@ def load_causal_lm(path_or_gguf: str | os.PathLike, dtype: Any = None, **kwargs:
             model = cls.from_pretrained(os.path.dirname(gguf), dtype=dtype, gguf_file=gguf, **kwargs)
             tokenizer = tokenizer_future.result()
     else:
-        from flaxformers.auto import AutoConfig
+        from flaxformers.auto import AutoConfig, FlaxAutoModelForSeq2SeqLM
         from flaxformers.tokenizers import AutoTokenizer
 
-        check_can_generate(AutoConfig.from_pretrained(path), path)
-        model = FlaxAutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+        config = AutoConfig.from_pretrained(path)
+        if getattr(config, "is_encoder_decoder", False):  # an encoder-decoder generates with its seq2seq LM head
+            model = FlaxAutoModelForSeq2SeqLM.from_pretrained(path, dtype=dtype, **kwargs)
+        else:
+            check_can_generate(config, path)
+            model = FlaxAutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path)
     if dtype != jnp.float32:
         model.params = model._cast_floating_to(model.params, dtype)

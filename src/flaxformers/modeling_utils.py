@@ -332,9 +332,8 @@ class FlaxPreTrainedModel(GenerationMixin):
         rngs: dict[str, jax.Array] | None = None,
         method: str | None = None,
     ):
-        """Run the module (`method`: one of its methods, e.g. an encoder-decoder's `encode`) with the
-        config's output defaults; `rngs` adds named PRNG streams beside `dropout`; with
-        `past_key_values` the updated cache joins the outputs."""
+        """Apply the module (`method`: one of its methods, e.g. an encoder-decoder's `encode`); `rngs` adds
+        named PRNG streams beside `dropout`; with `past_key_values` the updated cache joins the outputs."""
         cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states

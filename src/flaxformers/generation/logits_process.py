@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 Array = Any
@@ -269,6 +270,34 @@ class FlaxForcedEOSTokenLogitsProcessor(FlaxLogitsProcessor):
         return _force(scores, self.eos_token_id, cur_len - self.start == self.max_length - 1)
 
 
+class FlaxForceTokensLogitsProcessor(FlaxLogitsProcessor):
+    """Forces the token of `force_token_map` (index -> token id) at each listed index (`cur_len - start`).
+
+    `force_token_map` may be given as pairs or a dict; it is kept as an array [M] with -1 where
+    nothing is forced, so a new map of the same length reuses the compiled loop.
+    """
+
+    force_token_map: Array
+    start: Array = 0
+
+    def __post_init__(self):
+        if isinstance(self.force_token_map, dict | list | tuple):
+            forced = dict(self.force_token_map)
+            if not forced or min(forced) < 0:
+                raise ValueError(f"`forced_decoder_ids` must be [index, token_id] pairs with index >= 0, "
+                                 f"got {self.force_token_map!r}.")
+            array = np.full((max(forced) + 1,), -1, np.int32)
+            for index, token in forced.items():
+                array[index] = -1 if token is None else token
+            object.__setattr__(self, "force_token_map", array)
+
+    def __call__(self, input_ids, scores, cur_len):
+        forced = jnp.asarray(self.force_token_map, jnp.int32)
+        index = cur_len - self.start
+        token = forced[jnp.clip(index, 0, forced.shape[0] - 1)]
+        return _force(scores, token, (index < forced.shape[0]) & (token >= 0))
+
+
 class FlaxSuppressTokensLogitsProcessor(FlaxLogitsProcessor):
     """Sets the scores of `suppress_tokens` to -inf at every step."""
 
@@ -305,6 +334,7 @@ __all__ = [
     "FlaxMinNewTokensLengthLogitsProcessor",
     "FlaxForcedBOSTokenLogitsProcessor",
     "FlaxForcedEOSTokenLogitsProcessor",
+    "FlaxForceTokensLogitsProcessor",
     "FlaxSuppressTokensLogitsProcessor",
     "FlaxSuppressTokensAtBeginLogitsProcessor",
     "top_k_keep",

@@ -1,8 +1,10 @@
-"""`generate` for every causal LM: transformers 4.57's FlaxGenerationMixin API over one compiled engine.
+"""`generate` for every causal LM and encoder-decoder: transformers 4.57's FlaxGenerationMixin API over
+one compiled engine.
 
 The host side here validates the call, resolves lengths and special tokens as transformers 5 does,
-left-pads the prompt to a length bucket, builds the logits processors in buffer coordinates and runs
-the compiled prefill + decode loop of `flaxformers.generation.engine`.
+left-pads the (decoder) prompt to a length bucket, right-pads an encoder-decoder's source to its own
+bucket, builds the logits processors in buffer coordinates and runs the compiled prefill + decode
+loop of `flaxformers.generation.engine`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from flaxformers.generation.config import GenerationConfig, budget, check_positi
 from flaxformers.generation.logits_process import (
     FlaxForcedBOSTokenLogitsProcessor,
     FlaxForcedEOSTokenLogitsProcessor,
+    FlaxForceTokensLogitsProcessor,
     FlaxLogitsProcessor,
     FlaxMinLengthLogitsProcessor,
     FlaxNoRepeatNGramLogitsProcessor,
@@ -40,7 +43,9 @@ for _cls in (FlaxGreedySearchOutput, FlaxSampleOutput, FlaxBeamSearchOutput):
 
 # Prompt lengths are left-padded up to the next bucket, so prompts of similar length share one compile.
 DEFAULT_PROMPT_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
-_EXTRA_KWARGS = ("logits_processor", "prompt_buckets")
+# An encoder-decoder's decoder prompt is its start token: its buckets start at one.
+DECODER_PROMPT_BUCKETS = (1, 4, 16, 64, 256, 1024)
+_EXTRA_KWARGS = ("logits_processor", "prompt_buckets", "decoder_input_ids")
 
 
 def prompt_bucket(length: int, buckets: tuple[int, ...] | None = None) -> int:
@@ -56,8 +61,12 @@ def top_k_bucket(top_k: int, vocab_size: int) -> int:
     return min(max(64, 1 << max(top_k - 1, 0).bit_length()), vocab_size)
 
 
+def _is_encoder_decoder(model: Any) -> bool:
+    return getattr(type(model), "is_seq2seq_lm", False)
+
+
 class GenerationMixin:
-    """Adds `generate` to models with `is_causal_lm = True`."""
+    """Adds `generate` to models with `is_causal_lm = True` or `is_seq2seq_lm = True`."""
 
     # --- transformers 4.57's per-model hooks, written once --------------------------------------
     def prepare_inputs_for_generation(self, input_ids, max_length: int, attention_mask=None) -> dict[str, Any]:
@@ -83,7 +92,7 @@ class GenerationMixin:
 
     def _load_generation_config(self, path: str, hub_kwargs: dict[str, Any]) -> None:
         """from_pretrained: take `generation_config.json` from the checkpoint when it has one."""
-        if not getattr(type(self), "is_causal_lm", False):
+        if not self.can_generate():
             return
         from flaxformers.checkpoints.hub import resolve_file
         from flaxformers.generation.config import GENERATION_CONFIG_NAME
@@ -110,20 +119,24 @@ class GenerationMixin:
         """Generate token ids with greedy search, sampling or beam search.
 
         `input_ids` [B, T] is the (left-padded) prompt and `attention_mask` [B, T] marks its real
-        tokens. Keyword arguments override `generation_config` (default: `model.generation_config`).
+        tokens. For an encoder-decoder `input_ids` is the source (padded on either side) and the
+        decoder starts from `decoder_start_token_id`, or from `decoder_input_ids=` [B, T'] when given.
+        Keyword arguments override `generation_config` (default: `model.generation_config`).
         `streamer` (an object with `put(tokens)` and `end()`, e.g. `TextStreamer`) receives the
-        prompt, then each new token as it is made. Returns `FlaxGreedySearchOutput`,
+        (decoder) prompt, then each new token as it is made. Returns `FlaxGreedySearchOutput`,
         `FlaxSampleOutput` or `FlaxBeamSearchOutput` with `sequences` [B * num_return_sequences,
-        T + max_new_tokens] (rows that stopped early are padded with `pad_token_id`).
+        T + max_new_tokens], T the (decoder) prompt's length (rows that stopped early are padded
+        with `pad_token_id`).
 
         `jax.jit(model.generate)(input_ids, attention_mask=mask)` traces the whole loop, as in
         transformers 4.x: the settings are static (from the generation config), nothing goes to the
-        host, and the mask is trusted to be left-padded.
+        host, and the mask is trusted to be left-padded (for an encoder-decoder the source is used as
+        it is padded, without a bucket).
         """
-        if not getattr(type(self), "is_causal_lm", False):
+        if not self.can_generate():
             raise TypeError(
                 f"{type(self).__name__} cannot generate: use a model with a language-modeling head "
-                "(e.g. FlaxGPT2LMHeadModel, FlaxAutoModelForCausalLM)."
+                "(e.g. FlaxGPT2LMHeadModel, FlaxAutoModelForCausalLM, FlaxAutoModelForSeq2SeqLM)."
             )
         base = generation_config if generation_config is not None else self.generation_config
         config = (base or GenerationConfig.from_model_config(self.config)).copy()
@@ -155,17 +168,15 @@ class GenerationRequest:
         # Under jax.jit the prompt is a tracer: values stay on the device, only shapes are known.
         self.traced = any(isinstance(x, jax.core.Tracer) for x in (input_ids, attention_mask))
         xp = jnp if self.traced else np
-        ids = xp.asarray(input_ids)
-        if ids.ndim != 2 or not xp.issubdtype(ids.dtype, xp.integer):
-            raise ValueError(f"input_ids must be an integer array [batch, sequence], got shape {ids.shape} "
-                             f"and dtype {ids.dtype}; wrap a single prompt as [ids].")
-        if ids.shape[1] == 0:
-            raise ValueError("input_ids is empty: pass at least one prompt token (e.g. the bos token).")
-        model._check_input_ids(ids)
-        mask = xp.ones_like(ids, xp.int32) if attention_mask is None else xp.asarray(attention_mask).astype(xp.int32)
-        if mask.shape != ids.shape:
-            raise ValueError(f"attention_mask has shape {mask.shape} but input_ids has {ids.shape}; they must match.")
-        if not self.traced and ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
+        ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp)
+        self.encoder_inputs = None
+        if _is_encoder_decoder(model):
+            # the source goes to the encoder; the decoder's prompt is its start token (or decoder_input_ids)
+            buckets = (ids.shape[1],) if self.traced else extra.get("prompt_buckets")
+            self.encoder_inputs = _encoder_inputs(model, ids, mask, config, buckets, xp)
+            ids = _decoder_prompt(model, config, ids.shape[0], extra.get("decoder_input_ids"), xp)
+            mask = xp.ones_like(ids)
+        elif not self.traced and ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
             raise ValueError(
                 "attention_mask is right-padded; decoder-only generation needs left padding: tokenize with "
                 "padding_side='left'."
@@ -194,10 +205,13 @@ class GenerationRequest:
         mode = "beam" if num_beams > 1 else ("sample" if config.do_sample else "greedy")
         if mode == "sample" and nrs > 1:  # each prompt row becomes nrs rows
             ids, mask = xp.repeat(ids, nrs, axis=0), xp.repeat(mask, nrs, axis=0)
+            if self.encoder_inputs is not None:
+                self.encoder_inputs = {k: xp.repeat(v, nrs, axis=0) for k, v in self.encoder_inputs.items()}
 
         # bucket: left-pad to a shared length so similar prompts reuse one compiled loop (a traced
         # call is compiled with its caller, for its own shape)
-        bucket = prompt_len if self.traced else prompt_bucket(prompt_len, extra.get("prompt_buckets"))
+        buckets = DECODER_PROMPT_BUCKETS if self.encoder_inputs is not None else extra.get("prompt_buckets")
+        bucket = prompt_len if self.traced else prompt_bucket(prompt_len, buckets)
         offset = bucket - prompt_len
         ids = xp.concatenate([xp.full((ids.shape[0], offset), fill, xp.int32), ids.astype(xp.int32)], axis=1)
         mask = xp.concatenate([xp.zeros((mask.shape[0], offset), xp.int32), mask], axis=1)
@@ -228,8 +242,14 @@ class GenerationRequest:
                 i32(token_ids(config.suppress_tokens, "suppress_tokens"))))
         if config.begin_suppress_tokens is not None:
             begin = prompt_len + (1 if prompt_len == 1 and config.forced_bos_token_id is not None else 0)
+            forced_ids = getattr(config, "forced_decoder_ids", None)
+            if forced_ids:  # generation starts after the last forced token
+                begin += forced_ids[-1][0]
             processors.append(FlaxSuppressTokensAtBeginLogitsProcessor(
                 i32(token_ids(config.begin_suppress_tokens, "begin_suppress_tokens")), i32(begin), start))
+        if getattr(config, "forced_decoder_ids", None):  # 4.57: index i forces the token at prompt length + i - 1
+            forced = {prompt_len + int(index) - 1: token for index, token in config.forced_decoder_ids}
+            processors.append(FlaxForceTokensLogitsProcessor(forced, start))
         custom = extra.get("logits_processor")
         if custom:
             processors.extend(custom)
@@ -240,11 +260,14 @@ class GenerationRequest:
             mode=mode, batch=ids.shape[0], bucket=bucket, max_new_tokens=max_new, num_beams=num_beams,
             top_k_bucket=top_k_bucket(top_k, vocab) if mode == "sample" and top_k > 0 else 0,
             full_top_p=mode == "sample" and top_k == 0 and top_p < 1.0,
+            encoder_bucket=0 if self.encoder_inputs is None else self.encoder_inputs["input_ids"].shape[1],
         )
         self.sampling = engine.Sampling(
             temperature=f32(config.temperature if mode == "sample" and config.temperature else 1.0),
             top_k=i32(min(top_k, vocab)), top_p=f32(top_p), min_p=f32(config.min_p or 0.0),
         )
+        if mode == "beam" and not resolved.pad and eos:  # transformers 5 fills finished hypotheses with `pad or eos[0]`
+            fill = eos[0]
         self.consts = engine.Consts(
             pad_token_id=i32(fill), eos_token_id=eos_arr,
             length_denominators=engine.length_denominators(max_new, config.length_penalty if mode == "beam" else 1.0),
@@ -263,7 +286,7 @@ class GenerationRequest:
         # copy); a traced call keeps everything on the device.
         host = (lambda x: x) if self.traced else np.asarray
         if plan.mode == "beam":
-            state = gen.prefill(params, self.ids, self.mask, self.processors, self.consts)
+            state = gen.prefill(params, self.ids, self.mask, self.processors, self.consts, self.encoder_inputs)
             state = gen.decode(params, state, self.processors, self.consts, np.int32(plan.length))
             sequences = host(state.sequences)[:, : self.nrs].reshape(-1, plan.length)[:, self.offset:]
             scores = host(state.scores)[:, : self.nrs].reshape(-1)
@@ -271,7 +294,7 @@ class GenerationRequest:
 
         output_cls = FlaxSampleOutput if plan.mode == "sample" else FlaxGreedySearchOutput
         args = (self.processors, self.sampling, self.consts)
-        state, tokens, stopped = gen.prefill(params, self.ids, self.mask, *args, prng_key)
+        state, tokens, stopped = gen.prefill(params, self.ids, self.mask, *args, prng_key, self.encoder_inputs)
         if streamer is None:
             state, _, _ = gen.decode(params, state, *args, np.int32(plan.length))
             return output_cls(sequences=self._out(host(state.sequences)[:, self.offset:]))
@@ -292,6 +315,59 @@ class GenerationRequest:
 
     def _out(self, array: Any) -> jax.Array:
         return array if self.traced else _to_jax(array)
+
+
+def _checked_tokens(model: Any, input_ids: Any, attention_mask: Any, name: str, xp: Any = np) -> tuple[Any, Any]:
+    """`input_ids` and its mask as int32 arrays [B, T] (numpy, or jax.numpy under jit), with clear errors
+    for bad shapes and ids."""
+    ids = xp.asarray(input_ids)
+    if ids.ndim != 2 or not xp.issubdtype(ids.dtype, xp.integer):
+        raise ValueError(f"{name} must be an integer array [batch, sequence], got shape {ids.shape} "
+                         f"and dtype {ids.dtype}; wrap a single prompt as [ids].")
+    if ids.shape[1] == 0:
+        raise ValueError(f"{name} is empty: pass at least one token (e.g. the bos token).")
+    model._check_input_ids(ids)
+    mask = xp.ones_like(ids, xp.int32) if attention_mask is None else xp.asarray(attention_mask).astype(xp.int32)
+    if mask.shape != ids.shape:
+        raise ValueError(f"attention_mask has shape {mask.shape} but {name} has {ids.shape}; they must match.")
+    return ids.astype(xp.int32), mask
+
+
+def _encoder_inputs(model: Any, ids: Any, mask: Any, config: GenerationConfig, buckets: tuple[int, ...] | None,
+                    xp: Any = np) -> dict[str, Any]:
+    """The source right-padded to its bucket: the extra columns are masked, so every real token keeps
+    its position, however the caller padded. The bucket stays within learned positions."""
+    length = ids.shape[1]
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None and length > positions:
+        raise ValueError(f"input_ids has {length} tokens, more than the model's max_position_embeddings={positions}. "
+                         "Truncate the source (tokenizer(..., truncation=True)).")
+    bucket = prompt_bucket(length, buckets)
+    if positions is not None:
+        bucket = min(bucket, positions)
+    pad = config.pad_token_id if config.pad_token_id is not None else 0
+    extra = bucket - length
+    return {"input_ids": xp.pad(ids, ((0, 0), (0, extra)), constant_values=pad),
+            "attention_mask": xp.pad(mask, ((0, 0), (0, extra)))}
+
+
+def _decoder_prompt(model: Any, config: GenerationConfig, batch: int, decoder_input_ids: Any, xp: Any = np) -> Any:
+    """The decoder's first tokens, as transformers 5 makes them: `decoder_start_token_id` (else
+    `bos_token_id`), prepended to `decoder_input_ids` when none of their rows starts with it (under
+    jax.jit, `decoder_input_ids` are used as they are)."""
+    start = config.decoder_start_token_id if config.decoder_start_token_id is not None else config.bos_token_id
+    if start is None:
+        raise ValueError("decoder_start_token_id (or bos_token_id) must be set to generate with an encoder-decoder: "
+                         "pass decoder_start_token_id= or set it in the generation config.")
+    starts = xp.full((batch, 1), start, xp.int32)
+    if decoder_input_ids is None:
+        return starts
+    ids, _ = _checked_tokens(model, decoder_input_ids, None, "decoder_input_ids", xp)
+    if ids.shape[0] != batch:
+        raise ValueError(f"decoder_input_ids has {ids.shape[0]} rows but input_ids has {batch}; pass one per source.")
+    if isinstance(ids, jax.core.Tracer) or not np.all(ids[:, 0] != start):
+        return ids
+    return np.concatenate([starts, ids], axis=1)
 
 
 def _to_jax(array: np.ndarray) -> jax.Array:

@@ -10,6 +10,11 @@ Two cache layouts live in the calling module's `cache` collection:
     writes at its own position, which continuous batching needs, and the keys are already in the
     layout XLA's dot reads (the 4.x layout costs a transposed copy of the whole cache per layer
     per step). `engine_cache(shapes)` turns an `init_cache` shape tree into it.
+
+Cross-attention over encoder states may keep its keys and values in the same collection
+(`cross_key`, `cross_value` [B, S, K, H]): projected once when the decoder runs with `init_cache=True`,
+then read at every step. The engine's cache holds them; 4.57's `init_cache` layout does not
+(`CROSS_CACHE_NAMES` are left out of it), and then they are projected at every call, as 4.57 did.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ class AttentionSpec:
     dropout_rate: float = 0.0
 
 
+# Cross-attention keys and values of the encoder states, kept in the cache by encoder_key_value.
+CROSS_CACHE_NAMES = ("cross_key", "cross_value")
+
 # The engine's cache: rows at their own positions, keys and values [B, K, S, H].
 KEY_SLOTS, VALUE_SLOTS, SLOT_INDEX = "key_slots", "value_slots", "slot_index"
 ROWS_LAYOUT, SLOTS_LAYOUT = "bskh", "bksh"  # key/value axis order: 4.x cache (and no cache), engine cache
@@ -41,9 +49,10 @@ ROWS_LAYOUT, SLOTS_LAYOUT = "bskh", "bksh"  # key/value axis order: 4.x cache (a
 def engine_cache(init_cache_shapes: Any) -> dict:
     """A zeroed engine cache with the structure of an `init_cache` tree (arrays or shapes): every
     `cached_key`/`cached_value` [..., B, S, K, H] becomes `key_slots`/`value_slots` [..., B, K, S, H]
-    and `cache_index` a per-row `slot_index` [..., B] (leading axes: stacked layers)."""
+    and `cache_index` a per-row `slot_index` [..., B] (leading axes: stacked layers). Cross-attention
+    keys and values (`CROSS_CACHE_NAMES`, per-row already) are kept as they are."""
     if "cached_key" not in init_cache_shapes:
-        return {k: engine_cache(v) for k, v in init_cache_shapes.items()}
+        return {k: engine_cache(v) if k not in CROSS_CACHE_NAMES else v for k, v in init_cache_shapes.items()}
     *lead, b, s, k, h = init_cache_shapes["cached_key"].shape
     dtype = init_cache_shapes["cached_key"].dtype
     return {KEY_SLOTS: jnp.zeros((*lead, b, k, s, h), dtype), VALUE_SLOTS: jnp.zeros((*lead, b, k, s, h), dtype),
@@ -91,6 +100,34 @@ def write_to_cache(
 
 def has_cache(module: nn.Module) -> bool:
     return module.has_variable("cache", "cached_key") or module.has_variable("cache", KEY_SLOTS)
+
+
+def cache_window(module: nn.Module, query_len: int) -> tuple[jax.Array | int, int]:
+    """(slot of the first query: a scalar, or one per row [B] in the engine's cache; number of key
+    slots) of a self-attention call: the cache's when there is one, else the input's. Position biases
+    that depend on both (T5's) are built from it."""
+    if module.has_variable("cache", KEY_SLOTS):
+        return module.get_variable("cache", SLOT_INDEX), module.get_variable("cache", KEY_SLOTS).shape[-2]
+    if module.has_variable("cache", "cached_key"):
+        return module.get_variable("cache", "cache_index"), module.get_variable("cache", "cached_key").shape[-3]
+    return 0, query_len
+
+
+def encoder_key_value(
+    module: nn.Module, encoder_states: jax.Array, project, init_cache: bool = False
+) -> tuple[jax.Array, jax.Array]:
+    """Keys and values [B, S, K, H] of the encoder states for cross-attention.
+
+    `project(encoder_states)` computes them. With `init_cache=True` they are also stored in the
+    `cache` collection, and every later call with that cache reads them instead of projecting again.
+    """
+    if module.has_variable("cache", CROSS_CACHE_NAMES[0]):
+        return tuple(module.get_variable("cache", name) for name in CROSS_CACHE_NAMES)
+    key, value = project(encoder_states)
+    if init_cache:
+        module.put_variable("cache", CROSS_CACHE_NAMES[0], key)
+        module.put_variable("cache", CROSS_CACHE_NAMES[1], value)
+    return key, value
 
 
 def attention_mask_4d(

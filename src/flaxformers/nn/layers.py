@@ -126,3 +126,16 @@ def alibi_bias(padding_mask: jax.Array, num_heads: int) -> jax.Array:
     positions = (jnp.cumsum(padding_mask, axis=-1) - 1) * padding_mask  # [B, S]
     slopes = jnp.asarray(alibi_slopes(num_heads))  # [N]
     return (slopes[None, :, None] * positions[:, None, :].astype(jnp.float32))[:, :, None, :]
+
+
+# --- fixed sinusoidal positions ------------------------------------------------------------------
+def sinusoidal_positions(num_positions: int, dim: int) -> np.ndarray:
+    """The [num_positions, dim] table of fixed positions: sines in the first half, cosines in the second
+    (not interleaved), computed in float64 and rounded once to float32 as transformers does."""
+    exponents = 2 * (np.arange(dim) // 2) / dim  # [D]
+    angles = np.arange(num_positions)[:, None] / np.power(10000, exponents)[None, :]  # [P, D]
+    sentinel = dim // 2 + dim % 2
+    table = np.empty((num_positions, dim), np.float32)
+    table[:, :sentinel] = np.sin(angles[:, 0::2])
+    table[:, sentinel:] = np.cos(angles[:, 1::2])
+    return table

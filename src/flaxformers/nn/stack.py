@@ -1,8 +1,10 @@
 """A stack of transformer blocks: per-layer outputs, hidden-state collection, remat and scan, once.
 
 Blocks are called positionally as `block(hidden, *layer_args, deterministic, init_cache, output_attentions)`
-and return `(hidden, self_attention_weights | None, cross_attention_weights | None)`. The stack
-names its children "0", "1", ... so param paths are `.../h/0/...` as in transformers.
+and return `(hidden, self_attention_weights | None, cross_attention_weights | None)`. A block may
+return a fourth value: it replaces the last layer arg for the blocks after it (T5's position bias,
+which the first layer computes from its own table and the others reuse). The stack names its
+children "0", "1", ... so param paths are `.../h/0/...` as in transformers.
 
 Scan-over-layers (`config.scan_layers = True`, which `Model(config, scan_layers=True)` and
 `from_pretrained(..., scan_layers=True)` set, or the stack's `scan_layers` field) traces one block and
@@ -76,8 +78,8 @@ class _ScanGroup(nn.Module):
             hiddens.append(hidden)
             # layer_idx j stands for layers j, j + p, ...: they have the same kind (see scan_period).
             block = self.block_cls(**self.block_kwargs, layer_idx=j, name=str(j))
-            hidden, attention, cross = block(
-                hidden, *layer_args, self.deterministic, self.init_cache, self.output_attentions
+            hidden, attention, cross, layer_args = _unpack(
+                block(hidden, *layer_args, self.deterministic, self.init_cache, self.output_attentions), layer_args
             )
             attentions.append(attention)
             crosses.append(cross)
@@ -141,7 +143,9 @@ class LayerStack(nn.Module):
             if output_hidden_states:
                 all_hidden += (hidden,)
             block = block_cls(**self.block_kwargs, layer_idx=i, name=str(i))
-            hidden, attention, cross = block(hidden, *layer_args, deterministic, init_cache, output_attentions)
+            hidden, attention, cross, layer_args = _unpack(
+                block(hidden, *layer_args, deterministic, init_cache, output_attentions), layer_args
+            )
             all_attentions += (attention,)
             all_cross += (cross,)
         return (
@@ -150,6 +154,13 @@ class LayerStack(nn.Module):
             all_attentions if output_attentions else None,
             all_cross if output_attentions and all_cross and all_cross[0] is not None else None,
         )
+
+
+def _unpack(outputs: tuple, layer_args: tuple) -> tuple[Any, Any, Any, tuple]:
+    """A block's (hidden, attention, cross) and the layer args of the next block (see the module doc)."""
+    if len(outputs) == 4:
+        layer_args = (*layer_args[:-1], outputs[3])
+    return outputs[0], outputs[1], outputs[2], layer_args
 
 
 def _unstack_outputs(per_offset: tuple | None, groups: int) -> tuple:

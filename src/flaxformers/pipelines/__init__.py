@@ -43,6 +43,9 @@ TASKS: dict[str, Task] = {
     "text-classification": Task(f"{_HERE}.text_classification:TextClassificationPipeline", "sequence-classification"),
     "token-classification": Task(f"{_HERE}.token_classification:TokenClassificationPipeline", "token-classification"),
     "question-answering": Task(f"{_HERE}.question_answering:QuestionAnsweringPipeline", "question-answering"),
+    "text2text-generation": Task(f"{_HERE}.text2text_generation:Text2TextGenerationPipeline", "seq2seq-lm"),
+    "summarization": Task(f"{_HERE}.text2text_generation:SummarizationPipeline", "seq2seq-lm"),
+    "translation": Task(f"{_HERE}.text2text_generation:TranslationPipeline", "seq2seq-lm"),
     "image-classification": Task(f"{_HERE}.vision:ImageClassificationPipeline", "image-classification",
                                  preprocessors=("image_processor",)),
     "image-feature-extraction": Task(f"{_HERE}.vision:ImageFeatureExtractionPipeline", "base",
@@ -58,6 +61,7 @@ _TASK_OF_ARCHITECTURE = (("ForCausalLM", "text-generation"), ("LMHeadModel", "te
                          ("ForMaskedLM", "fill-mask"), ("ForSequenceClassification", "text-classification"),
                          ("ForTokenClassification", "token-classification"),
                          ("ForQuestionAnswering", "question-answering"),
+                         ("ForConditionalGeneration", "text2text-generation"), ("MTModel", "translation"),
                          ("ForImageClassification", "image-classification"))
 # What `pipeline()` passes to the embedder of sentence-embeddings rather than to the pipeline
 _EMBEDDER_OPTIONS = ("pooling", "normalize", "max_seq_length")
@@ -66,6 +70,8 @@ _EMBEDDER_OPTIONS = ("pooling", "normalize", "max_seq_length")
 def check_task(task: str) -> str:
     """The canonical name of `task` (aliases resolved), or a clear error listing the tasks."""
     name = TASK_ALIASES.get(task, task)
+    if name.startswith("translation_"):  # translation_en_to_fr: its own task_specific_params
+        name = "translation"
     if name not in TASKS:
         raise KeyError(f"Unknown task {task!r}; flaxformers has {sorted([*TASKS, *TASK_ALIASES])}.")
     return name

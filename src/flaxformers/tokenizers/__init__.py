@@ -6,6 +6,7 @@ family declares (`TokenizerHint`: e.g. `vocab.json` + `merges.txt`, or `vocab.tx
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -135,9 +136,10 @@ class Tokenizer:
 
     def __call__(
         self,
-        text: TextInput | Sequence[Sequence[str]],
+        text: TextInput | Sequence[Sequence[str]] | None = None,
         text_pair: TextInput | None = None,
         *,
+        text_target: TextInput | None = None,
         add_special_tokens: bool = True,
         padding: bool | str = True,
         truncation: bool | str = False,
@@ -157,8 +159,37 @@ class Tokenizer:
         "only_second"; `return_overflowing_tokens` adds a row per window of `max_length` tokens that
         overlap by `stride`, and `overflow_to_sample_mapping`; `return_offsets_mapping` gives each
         token's (start, end) characters [N, T, 2]. The result's `encodings` hold the `tokenizers`
-        Encodings (unpadded), for `word_ids(i)` and `sequence_ids(i)`.
+        Encodings (unpadded), for `word_ids(i)` and `sequence_ids(i)`. `text_target` is encoded as an
+        encoder-decoder's targets (the target language's special tokens, or vocabulary): alone it gives
+        their `input_ids`; with `text` it becomes the `labels`.
         """
+        options = dict(add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
+                       max_length=max_length, stride=stride, is_split_into_words=is_split_into_words,
+                       padding_side=padding_side, return_token_type_ids=return_token_type_ids,
+                       return_offsets_mapping=return_offsets_mapping,
+                       return_special_tokens_mask=return_special_tokens_mask,
+                       return_overflowing_tokens=return_overflowing_tokens, return_tensors=return_tensors)
+        if text_target is not None:
+            with self.target_mode():
+                targets = self._encode(text_target, None, **options)
+            if text is None:
+                return targets
+            encoded = self._encode(text, text_pair, **options)
+            encoded["labels"] = targets["input_ids"]
+            return encoded
+        if text is None:
+            raise ValueError("Pass text= (and/or text_target=) to encode.")
+        return self._encode(text, text_pair, **options)
+
+    def target_mode(self) -> contextlib.AbstractContextManager:
+        """Encode targets inside this context (the same as sources for one-vocabulary tokenizers)."""
+        return contextlib.nullcontext()
+
+    def _encode(self, text: Any, text_pair: TextInput | None, *, add_special_tokens: bool, padding: bool | str,
+                truncation: bool | str, max_length: int | None, stride: int, is_split_into_words: bool,
+                padding_side: str | None, return_token_type_ids: bool | None, return_offsets_mapping: bool,
+                return_special_tokens_mask: bool, return_overflowing_tokens: bool,
+                return_tensors: str | None) -> BatchEncoding:
         single = isinstance(text, str) or (is_split_into_words and bool(text) and isinstance(text[0], str))
         texts = [text] if single else list(text)
         pairs = None if text_pair is None else ([text_pair] if isinstance(text_pair, str) else list(text_pair))
@@ -427,14 +458,25 @@ class AutoTokenizer:
                 config["chat_template"] = f.read()
         file = resolve_file(path, "tokenizer.json", required=False, **hub)
         if file is not None:
+            options = {k: kwargs.pop(k) for k in _ADAPT_OPTIONS if k in kwargs}
             tokenizer = Tokenizer.from_file(file, config, **kwargs)
             family_hint = _model_type_hint(path, hub)
             if family_hint is not None and family_hint.token_type_ids is not None and not config.get("model_input_names"):
                 tokenizer.uses_token_types = family_hint.token_type_ids
+            hint = _family_hint(path, config, hub)
+            if hint is not None and hint.adapt is not None:  # what tokenizer.json does not say (language codes)
+                tokenizer = hint.load_adapt()(tokenizer, config, **options)
+            elif options:
+                raise ValueError(f"{sorted(options)} apply to tokenizers with language codes; this "
+                                 "one has none. Drop them.")
             return tokenizer
         hint = _legacy_hint(path, config, hub)
         files = [resolve_file(path, name, **hub) for name in hint.files]
         return hint.load()(*files, config, **kwargs)
+
+
+# AutoTokenizer.from_pretrained keywords that a family's `adapt` takes
+_ADAPT_OPTIONS = ("src_lang", "tgt_lang")
 
 
 def _model_type_hint(path: str, hub: dict[str, Any]) -> TokenizerHint | None:
@@ -450,22 +492,29 @@ def _model_type_hint(path: str, hub: dict[str, Any]) -> TokenizerHint | None:
     return None if family is None else family.tokenizer
 
 
+def _family_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> TokenizerHint | None:
+    """The tokenizer hint of the checkpoint's family: by `tokenizer_class`, else `model_type`."""
+    from flaxformers import registry
+
+    tokenizer_class = config.get("tokenizer_class")
+    for _, hint in registry.tokenizer_hints():
+        if tokenizer_class in hint.classes:
+            return hint
+    return _model_type_hint(path, hub)
+
+
 def _legacy_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> TokenizerHint:
     """Which family's legacy files to read: by `tokenizer_class`, else `model_type`, else the files there."""
     from flaxformers import registry
 
-    hints = registry.tokenizer_hints()
-    tokenizer_class = config.get("tokenizer_class")
-    for _, hint in hints:
-        if tokenizer_class in hint.classes:
-            return hint
-    family_hint = _model_type_hint(path, hub)
-    if family_hint is not None:
-        return family_hint
-    for _, hint in hints:
+    hint = _family_hint(path, config, hub)
+    if hint is not None and hint.files:
+        return hint
+    hints = [hint for _, hint in registry.tokenizer_hints() if hint.files]
+    for hint in hints:
         if hint.by_files and resolve_first(path, hint.files[:1], **hub) is not None:
             return hint
-    known = sorted({" + ".join(hint.files) for _, hint in hints})
+    known = sorted({" + ".join(hint.files) for hint in hints})
     raise OSError(f"{path!r} has no tokenizer files: expected tokenizer.json or one of {known}.")
 
 

@@ -11,6 +11,10 @@ Otherwise the task reads these fields:
 | token-classification | `tokens` (words), `tags` (or `labels`, `ner_tags`): one int or str per word |
 | question-answering | `question`, `context`, `answers` = {`text`: [...], `answer_start`: [...]} or `answer_text` + `answer_start` |
 | multiple-choice | `context` (or `sent1`), `choices` (list of str), `label` |
+| seq2seq-lm | `source` (or `text`), `target` (or `summary`); pre-tokenized: `input_ids` and `labels` |
+
+seq2seq-lm labels are the target's tokens, padded with -100; the train step makes the decoder inputs
+from them (shifted right after the decoder start token), as transformers does.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import csv
 import json
 import os
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,7 +31,7 @@ import numpy as np
 from flaxformers.training.losses import IGNORE_INDEX
 
 TASK_NAMES = ("causal-lm", "masked-lm", "sequence-classification", "token-classification",
-              "question-answering", "multiple-choice")
+              "question-answering", "multiple-choice", "seq2seq-lm")
 
 
 class Records(list):
@@ -90,6 +95,7 @@ TASK_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "question-answering": (("question", "str"), ("context", "str"),
                            ("answers|answer_text", "answers")),
     "multiple-choice": (("context|sent1|question", "str"), ("choices", "list[str]"), ("label", "int")),
+    "seq2seq-lm": (("source|text", "str"), ("target|summary", "str")),
 }
 # A pre-tokenized record (it has `input_ids`) needs only the task's labels besides.
 PRETOKENIZED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -97,6 +103,7 @@ PRETOKENIZED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "token-classification": (("labels|tags|ner_tags", "list[label]"),),
     "question-answering": (("start_positions", "int"), ("end_positions", "int")),
     "multiple-choice": (("label", "int"),),
+    "seq2seq-lm": (("labels", "list[int]"),),
 }
 
 
@@ -341,8 +348,23 @@ def _multiple_choice(records, tokenizer, config, max_length, pad_id):
     return {**arrays, "labels": labels}, {}
 
 
+def _seq2seq(records, tokenizer, config, max_length, pad_id, max_target_length=None):
+    target_width = max_target_length or max_length
+    if "input_ids" in records[0]:
+        arrays, _ = _pretokenized(records, pad_id, max_length)
+        return {**arrays, "labels": _pad([r["labels"] for r in records], target_width, IGNORE_INDEX)}, {}
+    _need_tokenizer(tokenizer, "seq2seq-lm")
+    sources = [_text(r, "source", "text") for r in records]
+    targets = [_text(r, "target", "summary") for r in records]
+    arrays = tokenizer(sources, padding="max_length", truncation=True, max_length=max_length)
+    labels = tokenizer(text_target=targets, padding="max_length", truncation=True, max_length=target_width)
+    ids = labels["input_ids"].astype(np.int32)
+    return {"input_ids": arrays["input_ids"], "attention_mask": arrays["attention_mask"],
+            "labels": np.where(labels["attention_mask"] > 0, ids, IGNORE_INDEX)}, {}
+
+
 def build_dataset(task: str, records: list[dict[str, Any]], tokenizer: Any, config: Any,
-                  max_length: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                  max_length: int, max_target_length: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays [N, ...] for `task`, and the config keys the data implies (num_labels, ...)."""
     if not records:
         raise ValueError(f"{getattr(records, 'path', 'The data file')} holds no records.")
@@ -360,6 +382,7 @@ def build_dataset(task: str, records: list[dict[str, Any]], tokenizer: Any, conf
         "token-classification": _token_classification,
         "question-answering": _question_answering,
         "multiple-choice": _multiple_choice,
+        "seq2seq-lm": partial(_seq2seq, max_target_length=max_target_length),
     }
     return builders[task](records, tokenizer, config, max_length, pad_id)
 

@@ -153,10 +153,12 @@ class LossTerm:
 
 @dataclass(frozen=True)
 class TaskLoss:
-    """A head's loss: which batch keys are labels, and the terms for a batch."""
+    """A head's loss: which batch keys are labels, the terms for a batch, and the model inputs the
+    labels imply (`model_inputs(model, batch, inputs) -> inputs`: an encoder-decoder's decoder inputs)."""
 
     label_keys: tuple[str, ...]
     terms: Callable[[dict[str, jax.Array], Any], list[LossTerm]]
+    model_inputs: Callable[[Any, dict[str, jax.Array], dict[str, jax.Array]], dict[str, jax.Array]] | None = None
 
     def __call__(self, outputs: Any, batch: dict[str, jax.Array], config: Any = None) -> jax.Array:
         """The loss as transformers computes it for this batch."""
@@ -179,6 +181,14 @@ def _span_term(field: str, positions: jax.Array, seq_len: int) -> LossTerm:
     return LossTerm(0.5, field, jnp.clip(positions, 0, seq_len), ignore_index=seq_len)
 
 
+def _decoder_inputs_from_labels(model: Any, batch: dict[str, jax.Array], inputs: dict[str, jax.Array]) -> dict:
+    """Teacher forcing as transformers does it: without `decoder_input_ids`, the labels shifted right
+    (after the decoder start token, -100 read as padding)."""
+    if "decoder_input_ids" in inputs:
+        return inputs
+    return {**inputs, "decoder_input_ids": model.prepare_decoder_input_ids_from_labels(batch["labels"])}
+
+
 def _replaced_token_terms(batch, config):
     """Replaced-token detection: BCE of each token's logit [B, T] against labels (1: replaced) over the
     tokens the attention mask keeps."""
@@ -192,6 +202,9 @@ def _replaced_token_terms(batch, config):
 TASKS: dict[str, TaskLoss] = {
     "causal-lm": TaskLoss(("labels",), lambda b, c: [LossTerm(1.0, "logits", _shift_left(b["labels"], IGNORE_INDEX))]),
     "masked-lm": TaskLoss(("labels",), lambda b, c: [LossTerm(1.0, "logits", b["labels"])]),
+    # encoder-decoders: the decoder at t predicts labels at t (its inputs are the labels shifted right)
+    "seq2seq-lm": TaskLoss(("labels",), lambda b, c: [LossTerm(1.0, "logits", b["labels"])],
+                           model_inputs=_decoder_inputs_from_labels),
     "next-sentence-prediction": TaskLoss(
         ("next_sentence_label",), lambda b, c: [LossTerm(1.0, "logits", b["next_sentence_label"].reshape(-1))]
     ),
@@ -216,6 +229,8 @@ TASKS: dict[str, TaskLoss] = {
 
 # Model class name suffix -> task, so the train step can pick the loss from the model.
 _TASK_BY_CLASS_SUFFIX = (
+    ("ForConditionalGeneration", "seq2seq-lm"),
+    ("MTModel", "seq2seq-lm"),
     ("LMHeadModel", "causal-lm"),
     ("ForCausalLM", "causal-lm"),
     ("ForMaskedLM", "masked-lm"),

@@ -79,6 +79,8 @@ def make_loss_fn(model: Any, task_loss: TaskLoss, compute_dtype: Any = None) -> 
     """`loss(params, batch, counts, rng, train) -> (weighted sum / counts, outputs)` for one micro-batch."""
     def loss(params, batch, counts, rng, train):
         inputs = {k: v for k, v in batch.items() if k not in task_loss.label_keys}
+        if task_loss.model_inputs is not None:
+            inputs = task_loss.model_inputs(model, batch, inputs)
         if compute_dtype is not None:
             params = cast_floating(params, compute_dtype)
         outputs = model(**inputs, params=params, dropout_rng=rng if train else None, return_dict=True,

@@ -1,0 +1,20 @@
+"""LongT5: T5 with a local or transient-global attention encoder for long inputs. The family's declaration."""
+
+from flaxformers._lazy import lazy_exports
+from flaxformers.models.t5 import T5_PARTITION_RULES
+from flaxformers.registry import Family, ModelType
+
+_HEADS = {"base": "FlaxLongT5Model", "seq2seq-lm": "FlaxLongT5ForConditionalGeneration"}
+
+FAMILY = Family(
+    name="longt5",
+    model_types={"longt5": ModelType("LongT5Config", _HEADS)},
+    exports={
+        "configuration": ("LongT5Config",),
+        "modeling": (*_HEADS.values(), "FlaxLongT5PreTrainedModel"),
+    },
+    partition_rules=T5_PARTITION_RULES,
+)
+
+__getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())
+__all__ = sorted(FAMILY.export_modules())
