@@ -373,7 +373,7 @@ class FlaxPreTrainedModel(GenerationMixin):
     # --- generation hooks ------------------------------------------------------------------------
     @classmethod
     def can_generate(cls) -> bool:
-        return getattr(cls, "is_causal_lm", False)
+        return getattr(cls, "is_causal_lm", False) or getattr(cls, "is_seq2seq_lm", False)
 
     def _default_generation_config(self):
         if not self.can_generate():

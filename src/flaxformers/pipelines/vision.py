@@ -189,8 +189,8 @@ class ZeroShotImageClassificationPipeline(ImagePipeline):
 
 
 class ImageToTextPipeline(ImagePipeline):
-    """`pipe(image_or_images, max_new_tokens=None, generate_kwargs=None)` -> per image `[{"generated_text"}]`:
-    the image encoder-decoder's `generate`, decoded without special tokens."""
+    """`pipe(image_or_images, max_new_tokens=None, generate_kwargs=None)` -> per image `[{"generated_text"}]`
+    (one per returned sequence): the image encoder-decoder's `generate`, decoded without special tokens."""
 
     task = "image-to-text"
 
@@ -210,8 +210,10 @@ class ImageToTextPipeline(ImagePipeline):
         if "max_new_tokens" not in generate_kwargs and "max_length" not in generate_kwargs \
                 and config.max_new_tokens is None and config.max_length == 20:
             generate_kwargs["max_new_tokens"] = IMAGE_TO_TEXT_MAX_NEW_TOKENS
-        sequences = np.asarray(self.model.generate(self._pixels(images), **generate_kwargs).sequences)
-        return [[{"generated_text": self.tokenizer.decode(row, skip_special_tokens=True)}] for row in sequences]
+        per_image = generate_kwargs.get("num_return_sequences") or 1
+        sequences = np.asarray(self.model.generate(_pad_rows(self._pixels(images)), **generate_kwargs).sequences)
+        texts = [self.tokenizer.decode(row, skip_special_tokens=True) for row in sequences[: len(images) * per_image]]
+        return [[{"generated_text": t} for t in texts[i: i + per_image]] for i in range(0, len(texts), per_image)]
 
 
 __all__ = ["ImageClassificationPipeline", "ImageFeatureExtractionPipeline", "ImagePipeline", "ImageToTextPipeline",

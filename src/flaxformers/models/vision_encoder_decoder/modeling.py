@@ -109,11 +109,13 @@ def _positions(shape: tuple[int, ...]) -> jax.Array:
 
 class FlaxVisionEncoderDecoderModel(FlaxPixelModel):
     """transformers 4.57's FlaxVisionEncoderDecoderModel: `encode(pixel_values)`, `decode(decoder_input_ids,
-    encoder_outputs, ...)`, `init_cache(batch_size, max_length, encoder_outputs)` and the whole model."""
+    encoder_outputs, ...)`, `init_cache(batch_size, max_length, encoder_outputs)`, the whole model, and
+    `generate(pixel_values, ...)` through the one generation engine."""
 
     config_class = VisionEncoderDecoderConfig
     module_class = FlaxVisionEncoderDecoderModule
     base_model_prefix = "vision_encoder_decoder"
+    is_seq2seq_lm = True  # generate(pixel_values): the engine's encoder-decoder path
 
     def __init__(self, config: VisionEncoderDecoderConfig, input_shape: tuple | None = None, seed: int = 0,
                  dtype: jnp.dtype = jnp.float32, _do_init: bool = True, **kwargs: Any):
@@ -154,6 +156,10 @@ class FlaxVisionEncoderDecoderModel(FlaxPixelModel):
                         decoder_position_ids: Any = None, past_key_values: Any = None) -> dict[str, jax.Array]:
         inputs = self._token_inputs(decoder_input_ids, decoder_attention_mask, decoder_position_ids, past_key_values)
         return {f"decoder_{k}": v for k, v in inputs.items()}
+
+    def encoder_inputs_for_generation(self, pixel_values: Any) -> dict[str, jax.Array]:
+        """What the engine's prefill gives the module's `encode`: `pixel_values` [B, H, W, C]."""
+        return {"pixel_values": self._pixel_values(pixel_values)}
 
     # --- transformers 4.57's API -----------------------------------------------------------------
     def encode(self, pixel_values: Any, output_attentions: bool | None = None, output_hidden_states: bool | None = None,
