@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Tiny models: compile time dominates, and LLVM's optimisation level changes speed, not results.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
@@ -7,11 +9,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items):
     """With `-n 2 --dist loadgroup` (scripts/test.sh), a file's tests run on one worker, so its module-scoped
     models are built once; harness tests marked `xdist_group(case)` spread per case instead."""
-    import pytest
-
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.path.stem))

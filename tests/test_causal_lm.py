@@ -65,12 +65,21 @@ class Case:
     beams: tuple[int, ...] = (1,)  # generate() checks: 1 is greedy (beam search compiles the most)
     gradients: bool = False  # loss and gradients (with remat) against PyTorch's
     scan: bool = False  # scan-over-layers: parity and cached decoding
+    biases: bool = False  # random projection biases (transformers initialises them at 0, which would hide one)
 
 
 GPT2 = dict(n_embd=32, n_layer=2, n_head=4, n_positions=48, bos_token_id=0, eos_token_id=0)
 GEMMA = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
              max_position_embeddings=64, pad_token_id=0, bos_token_id=2, eos_token_id=1)
 BLOOM = dict(hidden_size=48, n_layer=2, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+LLAMA = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+             max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2, initializer_range=0.1)
+
+
+def _yarn_4x_keys(config: dict) -> None:
+    """transformers 5's rope_parameters rewritten in the 4.x spelling: rope_theta + rope_scaling with `type`."""
+    config.pop("rope_parameters", None)
+    config.update(rope_theta=1000.0, rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16})
 OPT = dict(hidden_size=32, ffn_dim=40, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=48,
            pad_token_id=1, bos_token_id=2, eos_token_id=2)
 XGLM = dict(d_model=32, ffn_dim=40, num_layers=2, attention_heads=4, max_position_embeddings=48, pad_token_id=1,
@@ -114,6 +123,35 @@ CASES: dict[str, Case] = {
                                           scan=True),
     "bloom-heads6-untied": Case("BloomConfig", "BloomForCausalLM",
                                 {**BLOOM, "n_head": 6, "tie_word_embeddings": False}, beams=(1, 3)),
+    # --- Llama, Mistral ---
+    # GQA, untied, attention and MLP biases; llama3 rope (8 dims: one frequency kept, one blended, two divided)
+    "llama-gqa-llama3-bias": Case("LlamaConfig", "LlamaForCausalLM",
+                                  {**LLAMA, "num_key_value_heads": 2, "attention_bias": True, "mlp_bias": True,
+                                   "rope_parameters": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                                       "high_freq_factor": 4.0, "rope_theta": 500.0,
+                                                       "original_max_position_embeddings": 32}},
+                                  beams=(1, 3), gradients=True, biases=True),
+    # MQA, head_dim 16 != hidden / heads, tied head; yarn (attention factor 1.14) in the 4.x spelling
+    "llama-mqa-tied-yarn": Case("LlamaConfig", "LlamaForCausalLM",
+                                {**LLAMA, "num_key_value_heads": 1, "head_dim": 16, "tie_word_embeddings": True},
+                                edit=_yarn_4x_keys, scan=True),
+    # every layer slides over 5 keys; linear rope scaling
+    "mistral-window": Case("MistralConfig", "MistralForCausalLM",
+                           {**LLAMA, "num_key_value_heads": 2, "sliding_window": 5,
+                            "rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 300.0}}),
+    # --- Qwen2: q/k/v biases, tied head; layer 1 slides over 4 keys (max_window_layers=1) ---
+    "qwen2-bias-sliding": Case("Qwen2Config", "Qwen2ForCausalLM",
+                               {**LLAMA, "num_key_value_heads": 2, "tie_word_embeddings": True,
+                                "use_sliding_window": True, "sliding_window": 4, "max_window_layers": 1},
+                               biases=True, scan=True),
+    # --- Qwen3: q/k norms, attention biases, head_dim 16; longrope (short factors, attention factor 1.09) ---
+    "qwen3-qknorm-longrope": Case("Qwen3Config", "Qwen3ForCausalLM",
+                                  {**LLAMA, "num_key_value_heads": 2, "head_dim": 16, "attention_bias": True,
+                                   "rope_parameters": {"rope_type": "longrope", "rope_theta": 300.0,
+                                                       "original_max_position_embeddings": 32,
+                                                       "short_factor": [1.0, 1.2, 1.5, 1.9, 2.4, 3.0, 3.7, 4.5],
+                                                       "long_factor": [2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]}},
+                                  biases=True),
     # --- GPT-Neo: a global layer, then a local one over a window of 5 keys (sequences are 12 long) ---
     "gpt-neo-global-local": Case("GPTNeoConfig", "GPTNeoForCausalLM",
                                  {**GPT_NEO, "attention_types": [[["global", "local"], 1]], "window_size": 5},
@@ -198,6 +236,8 @@ def build(name: str, tmp_path_factory) -> Built:
         for pname, p in ref.named_parameters():
             if "norm" in pname or "ln" in pname:
                 p.normal_(1.0 if "weight" in pname else 0.0, 0.5)
+            elif case.biases and pname.endswith(".bias"):
+                p.normal_(0.0, 0.5)
     path = str(tmp_path_factory.mktemp(name))
     ref.save_pretrained(path)
     if case.edit is not None:

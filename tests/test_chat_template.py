@@ -159,6 +159,18 @@ def test_batch_padding_and_dict(tokenizers):
     np.testing.assert_array_equal(out["attention_mask"], expected["attention_mask"])
 
 
+def test_one_chat_as_tensors_keeps_the_batch_axis(tokenizers):
+    ref, ours = tokenizers
+    messages, template = CONVERSATIONS["system+user"][0], TEMPLATES["chatml_tools"]()
+    expected = ref.apply_chat_template(messages, chat_template=template, add_generation_prompt=True,
+                                       return_tensors="np", return_dict=False)  # transformers 5's default is True
+    out = ours.apply_chat_template(messages, chat_template=template, add_generation_prompt=True, return_tensors="np")
+    assert out.shape == expected.shape == (1, expected.shape[1])
+    np.testing.assert_array_equal(out, expected)
+    as_dict = ours.apply_chat_template(messages, chat_template=template, return_tensors="np", return_dict=True)
+    assert as_dict["input_ids"].shape[0] == as_dict["attention_mask"].shape[0] == 1
+
+
 def test_assistant_token_masks_equal_transformers(tokenizers):
     ref, ours = tokenizers
     template = TEMPLATES["generation_blocks"]()

@@ -31,6 +31,8 @@ GEMMA = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_lay
 BLOOM = dict(vocab_size=64, hidden_size=32, n_layer=2, n_head=4, pad_token_id=0, bos_token_id=2, eos_token_id=1)
 BERT = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
             max_position_embeddings=32, type_vocab_size=2, pad_token_id=0)
+LLAMA = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, max_position_embeddings=32, pad_token_id=0, bos_token_id=1, eos_token_id=2)
 GPT_NEO = dict(vocab_size=64, max_position_embeddings=32, hidden_size=32, num_layers=2, num_heads=4,
                attention_types=[[["global", "local"], 1]], window_size=3, bos_token_id=0, eos_token_id=0)
 OPT = dict(vocab_size=64, hidden_size=32, ffn_dim=40, num_hidden_layers=2, num_attention_heads=4,
@@ -56,6 +58,11 @@ SPECS = [
     _spec("gemma-lm", "FlaxGemmaForCausalLM", "GemmaConfig", GEMMA, DECODER_INPUTS, cache=[2, 12],
           generate=GREEDY),
     _spec("gemma-base", "FlaxGemmaModel", "GemmaConfig", GEMMA, DECODER_INPUTS),
+    _spec("llama-lm", "FlaxLlamaForCausalLM", "LlamaConfig", LLAMA, DECODER_INPUTS, cache=[2, 12], generate=GREEDY),
+    _spec("llama-base", "FlaxLlamaModel", "LlamaConfig", LLAMA, DECODER_INPUTS),
+    # 4.57's Flax Mistral applies its window to the full forward only; a window as long as the input keeps it inert
+    _spec("mistral-lm", "FlaxMistralForCausalLM", "MistralConfig", {**LLAMA, "sliding_window": 32}, DECODER_INPUTS,
+          cache=[2, 12], generate=GREEDY),
     _spec("bloom-lm", "FlaxBloomForCausalLM", "BloomConfig", BLOOM, DECODER_INPUTS, cache=[2, 12],
           generate=GREEDY),
     _spec("bloom-base", "FlaxBloomModel", "BloomConfig", BLOOM, DECODER_INPUTS),
@@ -97,6 +104,9 @@ SPECS = [
           dict(vocab_size=64, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=32),
           {k: v for k, v in BERT_INPUTS.items() if k != "token_type_ids"}),
 ]
+# transformers 5 (whose numbers we follow; test_encoders checks them) reports the final LayerNorm's output
+# as the last hidden state; 4.57 Flax reported the state before that norm.
+next(s for s in SPECS if s["name"] == "robertaprelayernorm-formaskedlm")["versions_differ"] = ["hidden_states.2"]
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +132,8 @@ def test_msgpack_from_transformers_457_loads_and_matches(artifacts, spec):
     expected = np.load(path / "outputs.npz")
     outputs = model(**{k: np.asarray(v) for k, v in spec["inputs"].items()}, output_hidden_states=True)
     for key in expected.files:
+        if key in spec.get("versions_differ", ()):
+            continue
         field, _, index = key.partition(".")
         ours = outputs[field][int(index)] if index else outputs[field]
         assert_close(ours, expected[key], what=f"{spec['name']} {key}")

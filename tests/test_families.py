@@ -54,7 +54,8 @@ def _code_words(path: str) -> list[tuple[int, str]]:
         if token.type in (tokenize.NAME, tokenize.STRING) and token.start[0] not in docstrings and not (
                 numpy_function or token.string in NOT_FAMILY_NAMES):
             separators = r"[^a-z0-9]+" if token.type == tokenize.NAME else r"[^a-z0-9_]+"
-            out += [(token.start[0], w) for w in re.split(separators, token.string.lower()) if w]
+            text = token.string.lower().replace("llama.cpp", "")  # the GGUF tool's name, not the family
+            out += [(token.start[0], w) for w in re.split(separators, text) if w]
         previous = (previous + [token.string])[-2:]
     return out
 

@@ -102,7 +102,8 @@ def test_config_matches_transformers(ours, reference):
     assert config.rms_norm_eps == pytest.approx(ref.rms_norm_eps)
     assert config.layer_types == list(ref.layer_types)
     for layer_type in ("full_attention", "sliding_attention"):
-        assert config.rope_for(layer_type) == (ref.rope_parameters[layer_type]["rope_theta"], 1.0)
+        rope = config.rope_for(layer_type)
+        assert (rope.theta, rope.rope_type) == (ref.rope_parameters[layer_type]["rope_theta"], "default")
 
 
 def test_weights_equal_transformers_dequantized_weights(ours, reference):

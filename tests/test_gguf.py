@@ -49,11 +49,29 @@ FAMILIES = {
     "gptj": (transformers.GPTJConfig, transformers.GPTJForCausalLM, gguf.MODEL_ARCH.GPTJ, "causal-lm",
              dict(vocab_size=VOCAB, n_positions=64, n_embd=32, n_layer=LAYERS, n_head=4, rotary_dim=4)),
 }
-TRANSFORMERS_READS = {"gpt2", "bloom", "gemma2", "gemma3"}  # architectures transformers loads from GGUF
+LLAMA_BASE = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=LAYERS,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-5,
+                  tie_word_embeddings=False)
+FAMILIES["llama"] = (transformers.LlamaConfig, transformers.LlamaForCausalLM, gguf.MODEL_ARCH.LLAMA, "causal-lm",
+                     dict(LLAMA_BASE, rope_theta=500.0))
+FAMILIES["qwen2"] = (transformers.Qwen2Config, transformers.Qwen2ForCausalLM, gguf.MODEL_ARCH.QWEN2, "causal-lm",
+                     dict(LLAMA_BASE, rope_theta=500.0))
+# head_dim 128: transformers' Qwen3 GGUF reading takes Qwen3Config's default, not the file's key_length
+FAMILIES["qwen3"] = (transformers.Qwen3Config, transformers.Qwen3ForCausalLM, gguf.MODEL_ARCH.QWEN3, "causal-lm",
+                     dict(LLAMA_BASE, head_dim=128, rope_theta=500.0))
+TRANSFORMERS_READS = {"gpt2", "bloom", "gemma2", "gemma3", "llama", "qwen2", "qwen3"}  # ones transformers loads
 
 
 # --- llama.cpp's conversion, as its converter does it ---------------------------------------------
+def _permute_rows(w: np.ndarray, heads: int) -> np.ndarray:
+    """llama.cpp's permutation of Llama's Q/K rows (convert_hf_to_gguf.py, LlamaModel.permute)."""
+    return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
 def _to_gguf_layout(family: str, module: str, leaf: str, w: np.ndarray, config) -> np.ndarray:
+    if family == "llama" and module.endswith(("q_proj", "k_proj")):
+        heads = config.num_attention_heads if module.endswith("q_proj") else config.num_key_value_heads
+        return _permute_rows(w, heads)
     if family.startswith("gemma") and module.endswith("norm") and leaf == "weight":
         return w + 1  # stored as 1 + w
     if family == "gpt2" and leaf == "weight" and module.rsplit(".", 2)[-2:] in (
@@ -88,6 +106,14 @@ def _metadata(writer: gguf.GGUFWriter, family: str, config) -> None:
                 "block_count": c.num_hidden_layers, "feed_forward_length": c.intermediate_size,
                 "attention.head_count": c.num_attention_heads}
         floats = {"attention.layer_norm_epsilon": c.layer_norm_eps}
+    elif family in ("llama", "qwen2", "qwen3"):
+        keys = {"context_length": c.max_position_embeddings, "embedding_length": c.hidden_size,
+                "block_count": c.num_hidden_layers, "feed_forward_length": c.intermediate_size,
+                "attention.head_count": c.num_attention_heads, "attention.head_count_kv": c.num_key_value_heads,
+                "rope.dimension_count": getattr(c, "head_dim", c.hidden_size // c.num_attention_heads)}
+        if family == "qwen3":
+            keys.update({"attention.key_length": c.head_dim, "attention.value_length": c.head_dim})
+        floats = {"attention.layer_norm_rms_epsilon": c.rms_norm_eps, "rope.freq_base": c.rope_parameters["rope_theta"]}
     else:
         keys = {"context_length": c.max_position_embeddings, "embedding_length": c.hidden_size,
                 "block_count": c.num_hidden_layers, "feed_forward_length": c.intermediate_size,
@@ -204,6 +230,8 @@ def test_state_dict_and_config_equal_the_original(family_file, family):
         "gptj": ("n_positions", "n_embd", "n_layer", "n_head", "rotary_dim", "layer_norm_epsilon", "vocab_size"),
         "bert": ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                  "max_position_embeddings", "type_vocab_size", "vocab_size"),
+        "qwen2": ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                  "intermediate_size", "vocab_size", "max_position_embeddings"),
     }.get(family, ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
                    "head_dim", "intermediate_size", "vocab_size", "max_position_embeddings"))
     for key in keys:
@@ -367,14 +395,14 @@ def test_bad_files_get_clear_errors(tmp_path, family_file):
 
     with pytest.raises(GGUFError, match="gemma3"):
         FlaxGPT2LMHeadModel.from_pretrained(directory, gguf_file="model.gguf")
-    path = str(tmp_path / "llama.gguf")
-    writer = gguf.GGUFWriter(path, "llama")
+    path = str(tmp_path / "rwkv.gguf")
+    writer = gguf.GGUFWriter(path, "rwkv6")
     writer.add_tensor("token_embd.weight", np.ones((4, 8), np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    with pytest.raises(GGUFError, match="'llama' model"):
+    with pytest.raises(GGUFError, match="'rwkv6' model"):
         load_gguf_checkpoint(path)
 
 
@@ -389,13 +417,20 @@ TEXTS = [
 
 
 def _write_vocab_gguf(path: str, arch: str, model: str, tokens: list[str], types: list[int],
-                      merges: list[str] | None = None, **ids: int) -> None:
+                      merges: list[str] | None = None, pre: str | None = None, chat_template: str | None = None,
+                      scores: list[float] | None = None, **ids: int) -> None:
     writer = gguf.GGUFWriter(path, arch)
     writer.add_tokenizer_model(model)
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     if merges is not None:
         writer.add_token_merges(merges)
+    if pre is not None:
+        writer.add_tokenizer_pre(pre)
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
+    if scores is not None:
+        writer.add_token_scores(scores)
     for key, value in ids.items():
         writer.add_uint32(f"tokenizer.ggml.{key}", value)
     writer.add_tensor("token_embd.weight", np.zeros((len(tokens), 1), np.float32))
@@ -405,7 +440,14 @@ def _write_vocab_gguf(path: str, arch: str, model: str, tokens: list[str], types
     writer.close()
 
 
-def test_gpt2_vocab_tokenizer_matches_transformers_gguf_tokenizer(tmp_path):
+# (architecture, tokenizer.ggml.pre): byte-level BPE split as transformers splits each
+BYTE_LEVEL_PRE = [("gpt2", "gpt-2"), ("llama", "smollm"), ("llama", "llama-bpe"), ("qwen2", "qwen2")]
+CHAT_TEMPLATE = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+
+
+@pytest.mark.parametrize("arch, pre", BYTE_LEVEL_PRE)
+def test_byte_level_vocab_tokenizer_matches_transformers_gguf_tokenizer(tmp_path, arch, pre):
+    """The real GPT-2 vocabulary and merges, split by each pre-tokenizer the family declares."""
     import json
 
     source = gpt2_tokenizer_dir(tmp_path)
@@ -416,16 +458,58 @@ def test_gpt2_vocab_tokenizer_matches_transformers_gguf_tokenizer(tmp_path):
     tokens = sorted(vocab, key=vocab.get)
     types = [3 if t == "<|endoftext|>" else 1 for t in tokens]
     path = str(tmp_path / "gpt2vocab.gguf")
-    _write_vocab_gguf(path, "gpt2", "gpt2", tokens, types, merges, bos_token_id=50256, eos_token_id=50256)
+    _write_vocab_gguf(path, arch, "gpt2", tokens, types, merges, pre=pre, chat_template=CHAT_TEMPLATE,
+                      bos_token_id=50256, eos_token_id=50256)
     ours = gguf_tokenizer(path)
-    auto = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file="gpt2vocab.gguf")
     ref = transformers.AutoTokenizer.from_pretrained(str(tmp_path), gguf_file="gpt2vocab.gguf")
-    plain = transformers.GPT2TokenizerFast.from_pretrained(source)
     assert ours.eos_token_id == ref.eos_token_id == 50256
-    for text in TEXTS:
+    assert ours.chat_template == ref.chat_template == CHAT_TEMPLATE
+    for text in TEXTS + ["I'm  12345 numbers   and\n\n\tCAPS'LL don't"]:
         ids = ours.encode(text)
-        assert ids == auto.encode(text) == ref(text).input_ids == plain(text).input_ids, text
+        assert ids == ref(text).input_ids, text
         assert ours.decode(ids) == ref.decode(ids), text
+    if pre == "gpt-2":  # GPT-2's own split: the same ids as its tokenizer files, and AutoTokenizer routes here
+        plain = transformers.GPT2TokenizerFast.from_pretrained(source)
+        auto = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file="gpt2vocab.gguf")
+        assert auto.chat_template == CHAT_TEMPLATE
+        assert all(ours.encode(text) == auto.encode(text) == plain(text).input_ids for text in TEXTS)
+
+
+def _piece_vocab() -> tuple[list[str], list[int], list[float]]:
+    """A small SentencePiece vocabulary as llama.cpp stores one: specials, 256 byte tokens, then pieces
+    grown a character at a time (so every piece splits into two others), with shuffled scores."""
+    tokens, types = ["<unk>", "<s>", "</s>"], [2, 3, 3]
+    tokens += [f"<0x{b:02X}>" for b in range(256)]
+    types += [6] * 256
+    pieces: list[str] = []
+    for word in ("\u2581The capital of France is Hello world test leading space and trailing "
+                 "line breaks tabs \u2581a \u2581the \u2581capital \u2581of \u2581France \u2581is "
+                 "\u2581Hello \u2581world \u2581test \u2581leading \u2581space").split(" "):
+        for end in range(1, len(word) + 1):
+            if word[:end] not in pieces:
+                pieces.append(word[:end])
+        for ch in word:
+            if ch not in pieces:
+                pieces.append(ch)
+    tokens += pieces
+    types += [1] * len(pieces)
+    scores = [0.0] * 259 + list(-np.random.default_rng(0).permutation(len(pieces)).astype(float))
+    return tokens, types, scores
+
+
+def test_llama_sentencepiece_vocab_matches_transformers_gguf_tokenizer(tmp_path):
+    """`tokenizer.ggml.model = llama`: merges by score, a dummy "\u2581" prefix, byte fallback, BOS added."""
+    tokens, types, scores = _piece_vocab()
+    path = str(tmp_path / "spm.gguf")
+    _write_vocab_gguf(path, "llama", "llama", tokens, types, scores=scores, bos_token_id=1, eos_token_id=2,
+                      unknown_token_id=0)
+    ours = gguf_tokenizer(path)
+    ref = transformers.AutoTokenizer.from_pretrained(str(tmp_path), gguf_file="spm.gguf")
+    for text in TEXTS + ["The capital of France is", "  two spaces", "tabs\tand\nlines"]:
+        ids = ours.encode(text)
+        assert ids == ref(text).input_ids, text
+        assert ids[0] == 1  # BOS, as llama.cpp adds it to a SentencePiece vocabulary
+        assert ours.decode(ids, skip_special_tokens=True) == ref.decode(ids, skip_special_tokens=True), text
 
 
 def test_bert_vocab_tokenizer_matches_wordpiece(tmp_path):

@@ -77,7 +77,7 @@ def test_missing_packages_name_the_install_command(monkeypatch):
 def test_embed_default_and_unknown_task():
     path = defaults.resolve_default("embed")
     assert os.path.isfile(os.path.join(path, "config.json")) and os.path.isfile(os.path.join(path, "vocab.txt"))
-    with pytest.raises(ValueError, match="'causal-lm', 'embed'"):
+    with pytest.raises(ValueError, match="'causal-lm', 'chat', 'embed'"):
         defaults.resolve_default("translate")
 
 

@@ -14,7 +14,8 @@ from _helpers import assert_close
 from transformers.models.gptj import modeling_gptj
 
 from flaxformers import GPTJConfig
-from flaxformers.nn.rope import apply_interleaved_rope
+from flaxformers.nn.rope import apply_rope, rope_cos_sin
+from flaxformers.nn.rope_config import RopeSpec
 
 
 @pytest.mark.parametrize("rotary_dim, head_dim", [(4, 8), (8, 8), (64, 256)])
@@ -26,8 +27,9 @@ def test_interleaved_partial_rope_matches_transformers(rotary_dim, head_dim):
     sin, cos = torch.split(table[torch.tensor(positions)], rotary_dim // 2, dim=-1)
     rotated = modeling_gptj.apply_rotary_pos_emb(torch.tensor(x[..., :rotary_dim]), sin, cos)
     expected = torch.cat([rotated, torch.tensor(x[..., rotary_dim:])], dim=-1)
-    assert_close(apply_interleaved_rope(jnp.asarray(x), jnp.asarray(positions), rotary_dim), expected,
-                 what=f"rope {rotary_dim}/{head_dim}")
+    spec = RopeSpec(theta=10000.0, rotary_dim=rotary_dim, interleaved=True)
+    our_cos, our_sin = rope_cos_sin(spec, jnp.asarray(positions), jnp.float32)
+    assert_close(apply_rope(jnp.asarray(x), our_cos, our_sin, spec), expected, what=f"rope {rotary_dim}/{head_dim}")
 
 
 @pytest.mark.parametrize("kwargs, match", [

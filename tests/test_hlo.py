@@ -22,14 +22,20 @@ from flaxformers import (
     FlaxGPT2LMHeadModel,
     FlaxGPTJForCausalLM,
     FlaxGPTNeoForCausalLM,
+    FlaxLlamaForCausalLM,
+    FlaxMistralForCausalLM,
     FlaxOPTForCausalLM,
+    FlaxQwen3ForCausalLM,
     FlaxXGLMForCausalLM,
     Gemma3TextConfig,
     GemmaConfig,
     GPT2Config,
     GPTJConfig,
     GPTNeoConfig,
+    LlamaConfig,
+    MistralConfig,
     OPTConfig,
+    Qwen3Config,
     XGLMConfig,
 )
 from flaxformers.generation import GenerationConfig, engine
@@ -90,6 +96,15 @@ OTHER_DECODERS = {
     "gemma3-gqa": lambda: FlaxGemma3ForCausalLM(Gemma3TextConfig(
         vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, head_dim=40, sliding_window=4), _do_init=False),
+    "llama-gqa-tied": lambda: FlaxLlamaForCausalLM(LlamaConfig(
+        vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=40, tie_word_embeddings=True, attention_bias=True), _do_init=False),
+    "mistral-sliding": lambda: FlaxMistralForCausalLM(MistralConfig(
+        vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=40, sliding_window=4), _do_init=False),
+    "qwen3-qknorm": lambda: FlaxQwen3ForCausalLM(Qwen3Config(
+        vocab_size=1000, hidden_size=96, intermediate_size=320, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=40), _do_init=False),
     "bloom": lambda: FlaxBloomForCausalLM(BloomConfig(vocab_size=1000, hidden_size=96, n_layer=2, n_head=4),
                                           _do_init=False),
     "bert-decoder": lambda: FlaxBertForCausalLM(BertConfig(

@@ -58,6 +58,10 @@ else:
         "gemma": (ff.GemmaConfig, ff.FlaxGemmaForCausalLM,
                   dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                        num_key_value_heads=2, head_dim=8, max_position_embeddings=32, tie_word_embeddings=False)),
+        # Biases on: the bias rules have params to match.
+        "llama": (ff.LlamaConfig, ff.FlaxLlamaForCausalLM,
+                  dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, max_position_embeddings=32, attention_bias=True, mlp_bias=True)),
         "bloom": (ff.BloomConfig, ff.FlaxBloomForCausalLM,
                   dict(vocab_size=96, hidden_size=32, n_layer=2, n_head=4, tie_word_embeddings=False)),
         "bert": (ff.BertConfig, ff.FlaxBertForPreTraining,

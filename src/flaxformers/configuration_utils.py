@@ -150,6 +150,13 @@ class PretrainedConfig:
     def label2id(self) -> dict[str, int]:
         return {v: k for k, v in self.id2label.items()}
 
+    # --- positions -------------------------------------------------------------------------------
+    @property
+    def position_limit(self) -> int | None:
+        """The most positions inputs may use (None: no limit). `max_position_embeddings` by default;
+        a config whose positions stretch past it (dynamic RoPE) says None."""
+        return getattr(self, "max_position_embeddings", None)
+
     # --- (de)serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out = {k: v.to_dict() if isinstance(v, PretrainedConfig) else copy.deepcopy(v)  # nested: CLIP's towers

@@ -70,8 +70,9 @@ _IGNORED_457_KWARGS = ("from_pt", "resume_download", "proxies", "trust_remote_co
 
 def _takes(module: nn.Module, argument: str) -> bool:
     """Whether a module's `__call__` has this keyword (image models without attention take no
-    `output_attentions`)."""
-    return argument in inspect.signature(type(module).__call__).parameters
+    `output_attentions`); a `**kwargs` head passes everything on."""
+    parameters = inspect.signature(type(module).__call__).parameters
+    return argument in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
 def call_with_accepted(module: nn.Module, **kwargs: Any) -> Any:
@@ -271,7 +272,7 @@ class FlaxPreTrainedModel(GenerationMixin):
                 f"input_ids holds token ids outside [0, vocab_size={vocab}) (min {ids.min()}, max {ids.max()}). "
                 "Check that the tokenizer belongs to this model."
             )
-        max_positions = getattr(self._token_config, "max_position_embeddings", None)
+        max_positions = self._token_config.position_limit
         if max_positions is not None and position_ids is not None and not isinstance(position_ids, jax.core.Tracer):
             top = int(np.asarray(position_ids).max(initial=0))
             if top >= max_positions:

@@ -54,6 +54,34 @@ class GGUFArchitecture:
     tokenizers: Mapping[str, GGUFTokenizer] = field(default_factory=dict)  # by `tokenizer.ggml.model`
 
 
+# `<arch>.<key>` -> HF config key of the RoPE decoders (llama.cpp's names, transformers' keys).
+DECODER_CONFIG_KEYS = {
+    "context_length": "max_position_embeddings",
+    "embedding_length": "hidden_size",
+    "block_count": "num_hidden_layers",
+    "feed_forward_length": "intermediate_size",
+    "attention.head_count": "num_attention_heads",
+    "attention.head_count_kv": "num_key_value_heads",
+    "attention.layer_norm_rms_epsilon": "rms_norm_eps",
+    "rope.freq_base": "rope_theta",
+}
+
+# GGUF module -> HF module of the RoPE decoders (`{i}` is the block index); norms differ per family.
+DECODER_TENSOR_NAMES = {
+    "token_embd": "model.embed_tokens",
+    "output_norm": "model.norm",
+    "output": "lm_head",
+    "blk.{i}.attn_q": "model.layers.{i}.self_attn.q_proj",
+    "blk.{i}.attn_k": "model.layers.{i}.self_attn.k_proj",
+    "blk.{i}.attn_v": "model.layers.{i}.self_attn.v_proj",
+    "blk.{i}.attn_output": "model.layers.{i}.self_attn.o_proj",
+    "blk.{i}.attn_norm": "model.layers.{i}.input_layernorm",
+    "blk.{i}.ffn_gate": "model.layers.{i}.mlp.gate_proj",
+    "blk.{i}.ffn_up": "model.layers.{i}.mlp.up_proj",
+    "blk.{i}.ffn_down": "model.layers.{i}.mlp.down_proj",
+}
+
+
 # --- layout fixes more than one family needs ------------------------------------------------------
 def minus_one(w: np.ndarray, config: dict) -> np.ndarray:
     return w - np.float32(1)  # llama.cpp stores `(1 + w)` RMSNorm weights with the 1 baked in
@@ -64,12 +92,17 @@ def transpose(w: np.ndarray, config: dict) -> np.ndarray:
 
 
 def rope_scaling(arch: str, f: GGUFFile) -> dict | None:
-    """`rope_scaling` from `<arch>.rope.scaling.type` / `.factor`, None when the file has none."""
+    """`rope_scaling` from `<arch>.rope.scaling.type` / `.factor` (and yarn's `.original_context_length`),
+    None when the file has none."""
     kind = f.metadata.get(f"{arch}.rope.scaling.type")
     factor = f.metadata.get(f"{arch}.rope.scaling.factor")
     if kind in (None, "none") or factor is None:
         return None
-    return {"rope_type": kind, "factor": float(factor)}
+    out = {"rope_type": kind, "factor": f.number(f"{arch}.rope.scaling.factor")}
+    if f"{arch}.rope.scaling.original_context_length" in f.metadata:
+        out["original_max_position_embeddings"] = f.number(f"{arch}.rope.scaling.original_context_length",
+                                                           integer=True)
+    return out
 
 
 # --- the mapping -----------------------------------------------------------------------------------
@@ -208,6 +241,8 @@ def load_gguf_checkpoint(
 
 
 __all__ = [
+    "DECODER_CONFIG_KEYS",
+    "DECODER_TENSOR_NAMES",
     "GGUFArchitecture",
     "GGUFCheckpoint",
     "GGUFTokenizer",

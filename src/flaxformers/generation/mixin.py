@@ -198,7 +198,7 @@ class GenerationRequest:
         vocab = model._token_config.vocab_size  # the decoder's, for a model of several parts
 
         # special tokens and lengths, as transformers 5 resolves them (shared with the PyTorch twin)
-        positions = getattr(model._token_config, "max_position_embeddings", None)
+        positions = model._token_config.position_limit
         resolved = budget(config, prompt_len, positions, explicit_max_length)
         eos, max_new, min_length = resolved.eos, resolved.max_new_tokens, resolved.min_length
         longest = prompt_len if self.traced else int(mask.sum(axis=1).max())  # traced: the padded width counts

@@ -1,4 +1,4 @@
-"""Layers shared by the families: projections, norms, activations, RoPE and ALiBi."""
+"""Layers shared by the families: projections, norms, activations and ALiBi (RoPE: `nn/rope.py`)."""
 
 from __future__ import annotations
 
@@ -94,18 +94,6 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
         return ACTIVATIONS[name]
     except KeyError:
         raise ValueError(f"Unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}.") from None
-
-
-# --- rotary position embedding -------------------------------------------------------------------
-def apply_rope(x: jax.Array, positions: jax.Array, base: float, scaling: float = 1.0) -> jax.Array:
-    """Rotate x [B,T,N,H] by positions [B,T] (the rotate-half layout of HF Llama/Gemma)."""
-    half = x.shape[-1] // 2
-    inv_freq = 1.0 / (base ** (jnp.arange(0, half, dtype=jnp.float32) * 2.0 / x.shape[-1]))  # [H/2]
-    angles = positions.astype(jnp.float32)[..., None] / scaling * inv_freq  # [B, T, H/2]
-    angles = jnp.concatenate([angles, angles], axis=-1)[:, :, None, :]  # [B, T, 1, H]
-    cos, sin = jnp.cos(angles).astype(x.dtype), jnp.sin(angles).astype(x.dtype)
-    rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
-    return x * cos + rotated * sin
 
 
 # --- ALiBi ---------------------------------------------------------------------------------------

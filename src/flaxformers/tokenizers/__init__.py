@@ -330,9 +330,10 @@ class Tokenizer:
         if return_assistant_tokens_mask:
             out["assistant_masks"] = _assistant_masks(rows, spans, out["input_ids"].shape[1],
                                                       self.padding_side if padding else "right")
+        unwrap = not batched and return_tensors is None  # tensors keep the batch axis, as in transformers
         if not return_dict:
-            return out["input_ids"] if batched else out["input_ids"][0]
-        if not batched:
+            return out["input_ids"][0] if unwrap else out["input_ids"]
+        if unwrap:
             out = {k: v[0] for k, v in out.items()}
         return out
 

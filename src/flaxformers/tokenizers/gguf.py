@@ -4,9 +4,11 @@ A GGUF carries no `tokenizer.json`: it stores the tokens, their scores and types
 BPE) the merges. We rebuild the `tokenizers` pipeline that transformers' GGUF loader builds, so the
 ids are the same:
 
-- "sentencepiece": BPE with byte fallback over the SentencePiece pieces, no dummy prefix. The file
-  has no merges; they are every split of a token into two vocabulary pieces, ranked by the token's
-  position in the file (scores need not follow the merge order). Spaces become "▁".
+- "sentencepiece": BPE with byte fallback over the SentencePiece pieces. The file has no merges; they
+  are every split of a token into two vocabulary pieces. By default (transformers' Gemma reading) they
+  rank by the token's position in the file (scores need not follow the merge order), spaces become "▁"
+  and no dummy prefix is added; with `dummy_prefix=True` (transformers' Llama reading) they rank by
+  score, and "▁" is prepended to the text and stripped again when decoding.
 - "byte-level": byte-level BPE with the file's merges and the pre-tokenizer its `tokenizer.ggml.pre`
   names (the family declares the patterns it knows).
 - "wordpiece" (llama.cpp's WPM): WordPiece, undoing llama.cpp's respelling ("▁word" for a word start,
@@ -66,19 +68,41 @@ def _merges_by_position(vocab: dict[str, int]) -> list[tuple[str, str]]:
     return merges
 
 
-def _spm_backend(tokens: list[str], unk_token: str) -> tokenizers.Tokenizer:
-    # Runs of spaces are stored as spaces but looked up after " " -> "▁" normalization.
-    spelled = [SPIECE_SPACE * len(t) if " " in t and not t.strip() else t for t in tokens]
-    vocab = {token: index for index, token in enumerate(spelled)}
+def _merges_by_score(tokens: list[str], scores: list[float]) -> list[tuple[str, str]]:
+    """Every split of a token into two vocabulary pieces, ranked by the token's score (best first), then
+    by the longer pieces, as transformers' `generate_merges` ranks them."""
+    vocab = {token: index for index, token in enumerate(tokens)}
+    merges = []
+    for token, score in dict(zip(tokens, scores)).items():
+        local = [(token[:cut], token[cut:], score) for cut in range(1, len(token))
+                 if token[:cut] in vocab and token[cut:] in vocab]
+        merges += sorted(local, key=lambda m: (vocab[m[0]], vocab[m[1]]))
+    merges.sort(key=lambda m: (m[2], len(m[0]), len(m[1])), reverse=True)
+    return [(left, right) for left, right, _ in merges]
+
+
+def _spm_backend(f: GGUFFile, tokens: list[str], unk_token: str, dummy_prefix: bool) -> tokenizers.Tokenizer:
+    if dummy_prefix:
+        scores = f.metadata.get("tokenizer.ggml.scores")
+        scores = [float(s) for s in scores] if scores is not None else [0.0] * len(tokens)
+        vocab, merges = {token: index for index, token in enumerate(tokens)}, _merges_by_score(tokens, scores)
+    else:
+        # Runs of spaces are stored as spaces but looked up after " " -> "▁" normalization.
+        spelled = [SPIECE_SPACE * len(t) if " " in t and not t.strip() else t for t in tokens]
+        vocab = {token: index for index, token in enumerate(spelled)}
+        merges = _merges_by_position(vocab)
     backend = tokenizers.Tokenizer(
-        models.BPE(vocab=vocab, merges=_merges_by_position(vocab), unk_token=unk_token, fuse_unk=True,
-                   byte_fallback=True)
+        models.BPE(vocab=vocab, merges=merges, unk_token=unk_token, fuse_unk=True, byte_fallback=True)
     )
-    backend.normalizer = normalizers.Replace(" ", SPIECE_SPACE)
-    backend.pre_tokenizer = pre_tokenizers.Split(" ", behavior="merged_with_previous")
-    backend.decoder = decoders.Sequence(
-        [decoders.Replace(SPIECE_SPACE, " "), decoders.ByteFallback(), decoders.Fuse()]
-    )
+    steps = [decoders.Replace(SPIECE_SPACE, " "), decoders.ByteFallback(), decoders.Fuse()]
+    if dummy_prefix:
+        backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement=SPIECE_SPACE, prepend_scheme="first",
+                                                         split=False)
+        steps.append(decoders.Strip(content=" ", left=1))
+    else:
+        backend.normalizer = normalizers.Replace(" ", SPIECE_SPACE)
+        backend.pre_tokenizer = pre_tokenizers.Split(" ", behavior="merged_with_previous")
+    backend.decoder = decoders.Sequence(steps)
     return backend
 
 
@@ -166,10 +190,10 @@ def _template(backend: tokenizers.Tokenizer, first: str | None, last: str | None
         backend.post_processor = processors.TemplateProcessing(single=single, pair=pair, special_tokens=specials)
 
 
-def _sentencepiece(f: GGUFFile, tokens: list[str], types: list[int],
-                   specials: dict[str, str | None]) -> tuple[tokenizers.Tokenizer, dict[str, Any]]:
+def _sentencepiece(f: GGUFFile, tokens: list[str], types: list[int], specials: dict[str, str | None],
+                   dummy_prefix: bool = False) -> tuple[tokenizers.Tokenizer, dict[str, Any]]:
     specials["unk_token"] = specials["unk_token"] or "<unk>"
-    backend = _spm_backend(tokens, specials["unk_token"])
+    backend = _spm_backend(f, tokens, specials["unk_token"], dummy_prefix)
     _added_tokens(backend, tokens, types, byte_level=False)
     bos, eos = _bos_eos(f, specials, add_bos_default=True)
     _template(backend, bos, eos, bos, eos)  # transformers repeats the template for the second text of a pair

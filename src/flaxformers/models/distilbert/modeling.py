@@ -8,6 +8,7 @@ What is DistilBERT's own: no segment embeddings, learned or fixed sinusoidal pos
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import flax.linen as nn
@@ -181,8 +182,8 @@ class FlaxDistilBertPreTrainedModel(FlaxEncoderPreTrainedModel):
         if not config.sinusoidal_pos_embds:
             return rules
         # The fixed table is a PyTorch buffer-like weight: read nowhere, written on save (constant_tensors).
-        return ConversionRules(rules.base_model_prefix, rules.renames,
-                               rules.ignore_unexpected + (r"embeddings\.position_embeddings\.weight$",), rules.tied)
+        return dataclasses.replace(
+            rules, ignore_unexpected=rules.ignore_unexpected + (r"embeddings\.position_embeddings\.weight$",))
 
     def constant_tensors(self) -> dict[str, np.ndarray]:
         cfg = self.config

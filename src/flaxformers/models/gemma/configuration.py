@@ -1,8 +1,9 @@
 """Gemma, Gemma 2 and Gemma 3 (text) configs: the keys of their `config.json` files.
 
-One architecture, three model types. Each config answers the same questions for the one Flax
-module (`layer_types`, `rope_for`, `attention_scale`, `attention_softcap`, `hidden_activation_name`,
-and the class switches `sandwich_norms` / `qk_norm`), so the module holds no `model_type` branches.
+One architecture, three model types. Each config answers the questions of the shared decoder
+(`flaxformers.nn.decoder`: `layer_types`, `rope_for`, `attention_scale`, `attention_softcap`,
+`hidden_activation_name`, and the class switches `sandwich_norms` / `qk_norm` / `norm_offset`), so
+no module holds `model_type` branches.
 
 RoPE keys are read in both spellings: transformers 4.x (`rope_theta`, `rope_scaling`,
 `rope_local_base_freq`) and transformers 5 (`rope_parameters`, flat or nested per layer type).
@@ -13,18 +14,16 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from flaxformers.configuration_utils import PretrainedConfig
+from flaxformers.nn.decoder_config import DecoderConfig
+from flaxformers.nn.rope_config import FULL, SLIDING
 
 logger = logging.getLogger("flaxformers")
 
-FULL, SLIDING = "full_attention", "sliding_attention"
-SUPPORTED_ROPE_TYPES = ("default", "linear")
 
-
-class GemmaConfig(PretrainedConfig):
+class GemmaConfig(DecoderConfig):
     model_type = "gemma"
-    sandwich_norms: ClassVar[bool] = False  # Gemma 2/3: norms after attention and around the MLP
-    qk_norm: ClassVar[bool] = False  # Gemma 3: RMSNorm on each query and key head
+    norm_offset = 1.0  # RMSNorms scale by (1 + w)
+    scale_embeddings = True  # embeddings times sqrt(hidden_size)
 
     def __init__(
         self,
@@ -75,46 +74,12 @@ class GemmaConfig(PretrainedConfig):
         )
         self._validate()
 
-    # --- what the module asks ---------------------------------------------------------------------
-    @property
-    def layer_types(self) -> list[str]:
-        return [FULL] * self.num_hidden_layers
-
-    @property
-    def attention_scale(self) -> float:
-        return self.head_dim**-0.5
-
-    @property
-    def attention_softcap(self) -> float | None:
-        return None
-
-    @property
-    def final_softcap(self) -> float | None:
-        return None
-
-    def window_for(self, layer_type: str) -> int | None:
-        return None
-
     @property
     def hidden_activation_name(self) -> str:
         """The MLP activation. transformers' legacy `hidden_act="gelu"` meant the tanh approximation."""
         if self.hidden_activation is not None:
             return self.hidden_activation
         return "gelu_pytorch_tanh" if self.hidden_act == "gelu" else self.hidden_act
-
-    def rope_for(self, layer_type: str) -> tuple[float, float]:
-        """(base, linear scaling factor) of the rotary embedding of a layer type."""
-        params = self._rope_params(layer_type)
-        rope_type = params.get("rope_type", params.get("type", "default"))
-        factor = float(params.get("factor", 1.0)) if rope_type == "linear" else 1.0
-        return float(params["rope_theta"]), factor
-
-    def _rope_params(self, layer_type: str) -> dict[str, Any]:
-        # transformers 5 reads `rope_scaling` (the 4.x key) before `rope_parameters`, then fills `rope_theta`.
-        params = self.rope_scaling or self.rope_parameters or {}
-        if FULL in params or SLIDING in params:
-            params = params.get(layer_type) or params.get(FULL) or {}
-        return {"rope_theta": self.rope_theta, **params}
 
     # --- validation -------------------------------------------------------------------------------
     def _validate(self) -> None:
@@ -124,30 +89,9 @@ class GemmaConfig(PretrainedConfig):
                 'approximation: using "gelu_pytorch_tanh". To really use exact GeLU, set '
                 'config.hidden_activation="gelu" instead. See https://github.com/huggingface/transformers/pull/29402.'
             )
-        n, k = self.num_attention_heads, self.num_key_value_heads
-        self._check(min(self.vocab_size, self.hidden_size, self.intermediate_size, self.num_hidden_layers, n, k,
-                        self.head_dim) > 0,
-                    "vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, "
-                    "num_key_value_heads and head_dim must be positive.")
-        self._check(n % k == 0, f"num_attention_heads={n} must be a multiple of num_key_value_heads={k} "
-                                "(each key/value head serves a whole group of query heads).")
-        self._check(self.head_dim % 2 == 0, f"head_dim={self.head_dim} must be even for rotary embeddings.")
-        self._check_activation("hidden_activation", self.hidden_activation_name)
         self._check(not getattr(self, "use_bidirectional_attention", None),
                     "use_bidirectional_attention=True (embedding models) is not supported; set it to false.")
-        self._check(len(self.layer_types) == self.num_hidden_layers,
-                    f"layer_types has {len(self.layer_types)} entries; expected num_hidden_layers="
-                    f"{self.num_hidden_layers}.")
-        bad = sorted(set(self.layer_types) - {FULL, SLIDING})
-        self._check(not bad, f"layer_types holds {bad}; expected only {FULL!r} and {SLIDING!r}.")
-        for layer_type in sorted(set(self.layer_types)):
-            params = self._rope_params(layer_type)
-            rope_type = params.get("rope_type", params.get("type", "default"))
-            self._check(rope_type in SUPPORTED_ROPE_TYPES,
-                        f"rope_type={rope_type!r} ({layer_type}) is not supported; expected one of "
-                        f"{SUPPORTED_ROPE_TYPES}.")
-            self._check(rope_type != "linear" or float(params.get("factor", 0)) > 0,
-                        f"linear rope scaling ({layer_type}) needs a positive 'factor'.")
+        super()._validate()
 
 
 class Gemma2Config(GemmaConfig):
@@ -225,10 +169,6 @@ class Gemma2Config(GemmaConfig):
         super()._validate()
         self._check(self.query_pre_attn_scalar > 0,
                     f"query_pre_attn_scalar={self.query_pre_attn_scalar} must be positive.")
-        if SLIDING in self.layer_types:
-            self._check(self.sliding_window is not None and self.sliding_window > 0,
-                        f"sliding_window={self.sliding_window} must be a positive number of tokens when "
-                        "layer_types has sliding layers.")
         for name in ("attn_logit_softcapping", "final_logit_softcapping"):
             value = getattr(self, name)
             self._check(value is None or value > 0, f"{name}={value} must be positive or null (no capping).")

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 from flaxformers.checkpoints.gguf import GGUFFile
-from flaxformers.checkpoints.gguf_mapping import GGUFArchitecture, GGUFTokenizer, minus_one, rope_scaling
+from flaxformers.checkpoints.gguf_mapping import (
+    DECODER_CONFIG_KEYS,
+    DECODER_TENSOR_NAMES,
+    GGUFArchitecture,
+    GGUFTokenizer,
+    minus_one,
+    rope_scaling,
+)
 
-_KEYS = {
-    "context_length": "max_position_embeddings",
-    "embedding_length": "hidden_size",
-    "block_count": "num_hidden_layers",
-    "feed_forward_length": "intermediate_size",
-    "attention.head_count": "num_attention_heads",
-    "attention.head_count_kv": "num_key_value_heads",
-    "attention.key_length": "head_dim",
-    "attention.layer_norm_rms_epsilon": "rms_norm_eps",
-    "rope.freq_base": "rope_theta",
-}
-_NAMES = {
-    "token_embd": "model.embed_tokens",
-    "output_norm": "model.norm",
-    "output": "lm_head",
-    "blk.{i}.attn_q": "model.layers.{i}.self_attn.q_proj",
-    "blk.{i}.attn_k": "model.layers.{i}.self_attn.k_proj",
-    "blk.{i}.attn_v": "model.layers.{i}.self_attn.v_proj",
-    "blk.{i}.attn_output": "model.layers.{i}.self_attn.o_proj",
-    "blk.{i}.attn_norm": "model.layers.{i}.input_layernorm",
-    "blk.{i}.ffn_gate": "model.layers.{i}.mlp.gate_proj",
-    "blk.{i}.ffn_up": "model.layers.{i}.mlp.up_proj",
-    "blk.{i}.ffn_down": "model.layers.{i}.mlp.down_proj",
-}
+_KEYS = {**DECODER_CONFIG_KEYS, "attention.key_length": "head_dim"}
+_NAMES = DECODER_TENSOR_NAMES
 # Gemma 1 has one norm before the MLP, which HF calls post_attention_layernorm.
 _NAMES_1 = {**_NAMES, "blk.{i}.ffn_norm": "model.layers.{i}.post_attention_layernorm"}
 # Gemma 2 and 3 norm both sides of attention and of the MLP.

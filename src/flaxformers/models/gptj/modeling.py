@@ -19,7 +19,8 @@ from flaxformers.modeling_utils import FlaxPreTrainedModel
 from flaxformers.models.gptj.configuration import GPTJConfig
 from flaxformers.nn.attention import AttentionSpec, MultiHeadAttention
 from flaxformers.nn.layers import activation, layer_norm, tied_logits
-from flaxformers.nn.rope import apply_interleaved_rope
+from flaxformers.nn.rope import apply_rope, rope_cos_sin
+from flaxformers.nn.rope_config import RopeSpec
 from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import FlaxBaseModelOutput, FlaxCausalLMOutput
 
@@ -52,9 +53,11 @@ class FlaxGPTJBlock(nn.Module):
         cfg = self.config
         normed = layer_norm(cfg.layer_norm_epsilon, self.dtype, "ln_1")(hidden)
 
+        rope = RopeSpec(theta=10000.0, rotary_dim=cfg.rotated_dims, interleaved=True)
+
         def rotate(query, key):
-            return (apply_interleaved_rope(query, position_ids, cfg.rotated_dims),
-                    apply_interleaved_rope(key, position_ids, cfg.rotated_dims))
+            cos, sin = rope_cos_sin(rope, position_ids, query.dtype)  # [B, T, R]
+            return apply_rope(query, cos, sin, rope), apply_rope(key, cos, sin, rope)
 
         spec = AttentionSpec(scale=(cfg.n_embd // cfg.n_head) ** -0.5, dropout_rate=cfg.attn_pdrop)
         attn_out, weights = MultiHeadAttention(

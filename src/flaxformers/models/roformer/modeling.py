@@ -17,15 +17,18 @@ from flaxformers.models.bert.modeling import FlaxBertOnlyMLMHead
 from flaxformers.models.roformer.configuration import RoFormerConfig
 from flaxformers.nn import heads
 from flaxformers.nn.encoder import EncoderLayout, EncoderModel, EncoderSelfAttention
-from flaxformers.nn.rope import apply_interleaved_rope
+from flaxformers.nn.rope import apply_rope, rope_cos_sin
+from flaxformers.nn.rope_config import RopeSpec
 
 
 class FlaxRoFormerSelfAttention(EncoderSelfAttention):
     def project(self, hidden, source, position_ids):
         query, key, value = super().project(hidden, source, position_ids)  # [B, T, N, H]
-        query, key = (apply_interleaved_rope(x, position_ids, x.shape[-1]) for x in (query, key))
+        rope = RopeSpec(theta=10000.0, rotary_dim=query.shape[-1], interleaved=True)
+        cos, sin = rope_cos_sin(rope, position_ids, query.dtype)  # [B, T, H]
+        query, key = apply_rope(query, cos, sin, rope), apply_rope(key, cos, sin, rope)
         if self.config.rotary_value:
-            value = apply_interleaved_rope(value, position_ids, value.shape[-1])
+            value = apply_rope(value, cos, sin, rope)
         return query, key, value
 
 
