@@ -1,4 +1,4 @@
-"""What is the vision encoder-decoder's own: 4.57's encode / decode / init_cache contract, cached decoding,
+"""What is the vision encoder-decoder's own: 4.57's encode / decode / init_cache contract and cached decoding,
 building one from an encoder and a decoder checkpoint, and generate(pixel_values) (greedy and beam) and the
 image-to-text pipeline token for token as transformers' VisionEncoderDecoderModel.generate. Parity of its
 outputs, loss and gradients with transformers' VisionEncoderDecoderModel is in test_vision.py's harness."""
@@ -55,9 +55,9 @@ def test_from_encoder_decoder_pretrained_keeps_both_checkpoints(parts):
 def test_encode_decode_and_cached_steps_equal_the_whole_model(parts):
     model = parts[2]
     pixels, ids = _inputs()
-    full = jax.jit(model.__call__)(pixels, ids).logits  # [B, T, V]
+    full = np.asarray(jax.jit(model.__call__)(pixels, ids).logits)  # [B, T, V]
     encoded = jax.jit(model.encode)(pixels)
-    assert_close(jax.jit(model.decode)(ids, encoded).logits, np.asarray(full), what="decode(encode(...))")
+    assert_close(jax.jit(model.decode)(ids, encoded).logits, full, what="decode(encode(...))")
     max_length = T + 2
     cache = model.init_cache(B, max_length, encoded)
     mask = np.ones((B, max_length), np.int32)
@@ -66,7 +66,7 @@ def test_encode_decode_and_cached_steps_equal_the_whole_model(parts):
     for t in range(T):
         out = step(ids[:, t:t + 1], np.full((B, 1), t, np.int32), cache)
         cache = out.past_key_values
-        assert_close(out.logits[:, 0], np.asarray(full[:, t]), what=f"cached step {t}")
+        assert_close(out.logits[:, 0], full[:, t], what=f"cached step {t}")
 
 
 def test_clear_errors(parts):
@@ -82,6 +82,8 @@ def test_clear_errors(parts):
         flaxformers.FlaxVisionEncoderDecoderModel(resnet)
     with pytest.raises(ValueError, match="decoder_input_ids` can't be `None`"):
         parts[2](_inputs()[0])
+    with pytest.raises(ValueError, match="generate.. needs the prompt: pass pixel_values"):
+        parts[2].generate(max_new_tokens=2)
 
 
 @pytest.fixture(scope="module")

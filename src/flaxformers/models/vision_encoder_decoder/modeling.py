@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax.core.frozen_dict import unfreeze
 
-from flaxformers.checkpoints.convert import ConversionRules, flatten, nested_rules, unflatten
+from flaxformers.checkpoints.convert import ConversionRules, nested_rules
 from flaxformers.modeling_utils import call_with_accepted
 from flaxformers.modeling_vision import FlaxPixelModel
 from flaxformers.models.vision_encoder_decoder.configuration import VisionEncoderDecoderConfig
@@ -50,6 +50,12 @@ def needs_projection(config: VisionEncoderDecoderConfig) -> bool:
             and config.decoder.cross_attention_hidden_size is None)
 
 
+def projection(config: VisionEncoderDecoderConfig, dtype: jnp.dtype = jnp.float32) -> nn.Dense:
+    """`enc_to_dec_proj`: the encoder's states into the decoder's width."""
+    return nn.Dense(config.decoder.hidden_size, dtype=dtype,
+                    kernel_init=nn.initializers.normal(config.decoder.initializer_range))
+
+
 class FlaxVisionEncoderDecoderModule(nn.Module):
     config: VisionEncoderDecoderConfig
     dtype: jnp.dtype = jnp.float32
@@ -58,10 +64,7 @@ class FlaxVisionEncoderDecoderModule(nn.Module):
         cfg = self.config
         self.encoder = encoder_class(cfg).module_class(cfg.encoder, dtype=self.dtype)
         self.decoder = decoder_class(cfg).module_class(cfg.decoder, dtype=self.dtype)
-        self.enc_to_dec_proj = nn.Dense(
-            cfg.decoder.hidden_size, dtype=self.dtype,
-            kernel_init=nn.initializers.normal(cfg.decoder.initializer_range),
-        ) if needs_projection(cfg) else None
+        self.enc_to_dec_proj = projection(cfg, self.dtype) if needs_projection(cfg) else None
 
     def encode(self, pixel_values, deterministic: bool = True, output_attentions: bool = False,
                output_hidden_states: bool = False, return_dict: bool = True):
@@ -219,32 +222,35 @@ class FlaxVisionEncoderDecoderModel(FlaxPixelModel):
     def from_encoder_decoder_pretrained(cls, encoder_pretrained_model_name_or_path: str | os.PathLike | None = None,
                                         decoder_pretrained_model_name_or_path: str | os.PathLike | None = None,
                                         **kwargs: Any) -> FlaxVisionEncoderDecoderModel:
-        """An encoder and a decoder from their own checkpoints (the decoder's cross-attention starts at
-        random). `encoder_`/`decoder_`-prefixed keywords go to that part (`decoder_model=` a loaded one)."""
+        """An encoder and a decoder from their own checkpoints (the decoder's cross-attention, and
+        `enc_to_dec_proj` when the widths differ, start at random). `encoder_`/`decoder_`-prefixed keywords
+        go to that part (`decoder_model=` a loaded one)."""
         from flaxformers.auto import AutoConfig, FlaxAutoModel, FlaxAutoModelForCausalLM
 
-        configs, loaded = {}, {}
+        parts = {}
         for part, path, auto in (("encoder", encoder_pretrained_model_name_or_path, FlaxAutoModel),
                                  ("decoder", decoder_pretrained_model_name_or_path, FlaxAutoModelForCausalLM)):
             options = {k.removeprefix(part + "_"): kwargs.pop(k) for k in list(kwargs) if k.startswith(part + "_")}
             model = options.pop("model", None)
-            if model is not None:
-                configs[part], loaded[part] = model.config, model.params
-                continue
-            if path is None:
-                raise ValueError(f"Pass {part}_pretrained_model_name_or_path (or {part}_model=).")
-            if "config" not in options:
-                options["config"] = AutoConfig.from_pretrained(path)
-                options["config"].is_decoder = options["config"].add_cross_attention = part == "decoder"
-            # the parameters it lacks (the decoder's cross-attention) come from the joint model's init below
-            model, loaded[part] = auto.from_pretrained(path, _do_init=False, **options)
-            configs[part] = model.config
+            if model is None:
+                if path is None:
+                    raise ValueError(f"Pass {part}_pretrained_model_name_or_path (or {part}_model=).")
+                if "config" not in options:
+                    options["config"] = AutoConfig.from_pretrained(path)
+                    options["config"].is_decoder = options["config"].add_cross_attention = part == "decoder"
+                # what the checkpoint lacks (the decoder's cross-attention) that part initialises, as 4.57 did
+                model = auto.from_pretrained(path, **options)
+            parts[part] = model
         dtype = kwargs.pop("dtype", jnp.float32)
-        config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(configs["encoder"], configs["decoder"], **kwargs)
-        model = cls(config, dtype=dtype)
-        params = flatten(model.params)
-        params.update({(part, *path): value for part, tree in loaded.items() for path, value in flatten(tree).items()})
-        model.params = unflatten(params)
+        config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(parts["encoder"].config,
+                                                                         parts["decoder"].config, **kwargs)
+        model = cls(config, dtype=dtype, _do_init=False)  # no random init of the parts that were loaded
+        params = {part: loaded.params for part, loaded in parts.items()}
+        if needs_projection(config):
+            width = jnp.zeros((1, config.encoder.hidden_size), dtype)
+            params["enc_to_dec_proj"] = unfreeze(projection(config, dtype).init(model.key, width))["params"]
+        model._is_initialized = True
+        model.params = params
         return model
 
 
