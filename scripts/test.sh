@@ -6,4 +6,4 @@ bash scripts/setup.sh --test
 export JAX_PLATFORMS=cpu HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 .venv/bin/ruff check src tests benchmarks
 # Two workers; a test file (or a harness case) stays on one worker so its models are built once.
-exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup "$@"
+exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup --durations=30 "$@"

@@ -58,7 +58,7 @@ class TokenizerHint:
 
     `files` are the legacy files (for a checkpoint without `tokenizer.json`) that `builder` reads (the
     first is the one looked for); `builder` is `"module:function"` called as
-    `builder(*paths, tokenizer_config, **kwargs)`. `adapt`, when set, is `"module:function"` called as
+    `builder(*paths, *optional_paths, tokenizer_config, **kwargs)`. `adapt`, when set, is `"module:function"` called as
     `adapt(tokenizer, tokenizer_config, **options)` on a tokenizer built from `tokenizer.json`, for
     what the file does not say (e.g. language codes). `classes` are the `tokenizer_class` names of
     `tokenizer_config.json` that mean this family's tokenizer. With `by_files=False` the hint is used
@@ -68,6 +68,10 @@ class TokenizerHint:
 
     files: tuple[str, ...] = ()
     builder: str | None = None
+    # Files the builder reads when they are there (passed after `files`, None when absent).
+    optional_files: tuple[str, ...] = ()
+    # The model types (of the family) whose checkpoints use this hint by `model_type`; empty: all of them.
+    model_types: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()
     adapt: str | None = None
     # Whether the family's tokenizer returns `token_type_ids` (transformers' `model_input_names`); None: as its
@@ -99,10 +103,22 @@ class Family:
     partition_rules: tuple[tuple[str, tuple], ...] = ()
     # submodule defining `GGUF_ARCHITECTURES` (`general.architecture` -> GGUFArchitecture), read on first use
     gguf: str | None = None
-    tokenizer: TokenizerHint | None = None
+    # One hint, or several (e.g. a model type with its own tokenizer: see TokenizerHint.model_types).
+    tokenizer: TokenizerHint | tuple[TokenizerHint, ...] | None = None
     # the image processor class of its images (an exported `processors.ImageProcessor` subclass, this or another
     # family's), for checkpoints whose preprocessor_config.json names none
     image_processor: str | None = None
+
+    @property
+    def tokenizers(self) -> tuple[TokenizerHint, ...]:
+        hints = self.tokenizer
+        return () if hints is None else hints if isinstance(hints, tuple) else (hints,)
+
+    def tokenizer_for(self, model_type: str) -> TokenizerHint | None:
+        """The hint of `model_type`'s checkpoints: the one naming it, else the first naming no model type."""
+        hints = [h for h in self.tokenizers if model_type in h.model_types] or \
+                [h for h in self.tokenizers if not h.model_types]
+        return hints[0] if hints else None
 
     @property
     def package(self) -> str:
@@ -195,7 +211,7 @@ def partition_rules() -> dict[str, tuple[tuple[str, tuple], ...]]:
 
 
 def tokenizer_hints() -> list[tuple[Family, TokenizerHint]]:
-    return [(family, family.tokenizer) for family in families() if family.tokenizer is not None]
+    return [(family, hint) for family in families() for hint in family.tokenizers]
 
 
 def export(name: str) -> Any:

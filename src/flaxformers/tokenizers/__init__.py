@@ -117,11 +117,23 @@ class Tokenizer:
         return [self.backend.id_to_token(int(i)) for i in ids]
 
     # --- encode / decode -------------------------------------------------------------------------
+    # What the backend encodes for a text: the text itself, or (`pretokenized`) the pieces a subclass cuts it into.
+    pretokenized = False
+
+    def _backend_input(self, text: Any) -> Any:
+        return text
+
+    def _backend_encode(self, text: str, text_pair: str | None = None,
+                        add_special_tokens: bool = True) -> tokenizers.Encoding:
+        pair = None if text_pair is None else self._backend_input(text_pair)
+        return self.backend.encode(self._backend_input(text), pair, is_pretokenized=self.pretokenized,
+                                   add_special_tokens=add_special_tokens)
+
     def tokenize(self, text: str) -> list[str]:
-        return self.backend.encode(text, add_special_tokens=False).tokens
+        return self._backend_encode(text, add_special_tokens=False).tokens
 
     def encode(self, text: str, text_pair: str | None = None, add_special_tokens: bool = True) -> list[int]:
-        return self.backend.encode(text, text_pair, add_special_tokens=add_special_tokens).ids
+        return self._backend_encode(text, text_pair, add_special_tokens).ids
 
     def decode(self, ids: Sequence[int] | np.ndarray, skip_special_tokens: bool = False) -> str:
         return self.backend.decode([int(i) for i in np.asarray(ids).reshape(-1)], skip_special_tokens=skip_special_tokens)
@@ -195,7 +207,12 @@ class Tokenizer:
         pairs = None if text_pair is None else ([text_pair] if isinstance(text_pair, str) else list(text_pair))
         if pairs is not None and len(pairs) != len(texts):
             raise ValueError(f"text has {len(texts)} items but text_pair has {len(pairs)}; pass one pair per text.")
-        inputs = texts if pairs is None else list(zip(texts, pairs))
+        if self.pretokenized and (is_split_into_words or return_offsets_mapping):
+            raise ValueError("is_split_into_words and return_offsets_mapping need a tokenizer that encodes text itself; "
+                             "this one encodes the pieces SentencePiece cuts (as transformers' Python tokenizer). "
+                             "Pass whole texts, without return_offsets_mapping.")
+        texts = [self._backend_input(t) for t in texts]
+        inputs = texts if pairs is None else list(zip(texts, [self._backend_input(p) for p in pairs]))
         if truncation:
             strategy = "longest_first" if truncation is True else truncation
             if strategy not in TRUNCATION_STRATEGIES:
@@ -209,7 +226,7 @@ class Tokenizer:
             raise ValueError("return_overflowing_tokens=True needs truncation= (and max_length=) to make windows.")
         try:
             encodings = self.backend.encode_batch(inputs, add_special_tokens=add_special_tokens,
-                                                  is_pretokenized=is_split_into_words)
+                                                  is_pretokenized=is_split_into_words or self.pretokenized)
         finally:
             self.backend.no_truncation()
         samples = list(range(len(encodings)))
@@ -313,6 +330,9 @@ class Tokenizer:
         chats = conversation if batched else [conversation]
         if return_assistant_tokens_mask and not (tokenize and return_dict):
             raise ChatTemplateError("return_assistant_tokens_mask=True needs tokenize=True and return_dict=True.")
+        if return_assistant_tokens_mask and self.pretokenized:
+            raise ChatTemplateError("return_assistant_tokens_mask=True needs character offsets, which this "
+                                    "SentencePiece-segmented tokenizer does not keep; drop the option.")
         spans: list[list] = [[] for _ in chats]
         texts = [render(chat, template, tools=tools, documents=documents, add_generation_prompt=add_generation_prompt,
                         continue_final_message=continue_final_message,
@@ -321,7 +341,7 @@ class Tokenizer:
                  for chat, row_spans in zip(chats, spans)]
         if not tokenize:
             return texts if batched else texts[0]
-        rows = [self.backend.encode(t, add_special_tokens=False) for t in texts]
+        rows = [self._backend_encode(t, add_special_tokens=False) for t in texts]
         if not return_dict and not padding and return_tensors is None and not truncation:
             ids = [list(r.ids) for r in rows]
             return ids if batched else ids[0]
@@ -351,14 +371,20 @@ class Tokenizer:
         from flaxformers.checkpoints.io import atomic_write_text
 
         os.makedirs(directory, exist_ok=True)
-        atomic_write_text(os.path.join(directory, "tokenizer.json"), self.backend.to_str())
         config: dict[str, Any] = {**self.special_tokens_map, "padding_side": self.padding_side,
-                                  "model_max_length": self.model_max_length}
+                                  "model_max_length": self.model_max_length, **self._save_vocabulary(directory)}
         if isinstance(self.chat_template, str):
             atomic_write_text(os.path.join(directory, CHAT_TEMPLATE_FILE), self.chat_template)
         elif self.chat_template:
             config["chat_template"] = [{"name": k, "template": v} for k, v in self.chat_template.items()]
         atomic_write_text(os.path.join(directory, "tokenizer_config.json"), json.dumps(config, indent=2) + "\n")
+
+    def _save_vocabulary(self, directory: str | os.PathLike) -> dict[str, Any]:
+        """Write the vocabulary files; return what tokenizer_config.json must add to reload them."""
+        from flaxformers.checkpoints.io import atomic_write_text
+
+        atomic_write_text(os.path.join(directory, "tokenizer.json"), self.backend.to_str())
+        return {}
 
 
 def _uses_token_types(backend: tokenizers.Tokenizer, config: dict[str, Any]) -> bool:
@@ -473,7 +499,8 @@ class AutoTokenizer:
             return tokenizer
         hint = _legacy_hint(path, config, hub)
         files = [resolve_file(path, name, **hub) for name in hint.files]
-        return hint.load()(*files, config, **kwargs)
+        optional = [resolve_file(path, name, required=False, **hub) for name in hint.optional_files]
+        return hint.load()(*files, *optional, config, **kwargs)
 
 
 # AutoTokenizer.from_pretrained keywords that a family's `adapt` takes
@@ -490,7 +517,7 @@ def _model_type_hint(path: str, hub: dict[str, Any]) -> TokenizerHint | None:
     with open(model_config, encoding="utf-8") as f:
         model_type = json.load(f).get("model_type")
     family = registry.model_types().get(model_type, (None,))[0]
-    return None if family is None else family.tokenizer
+    return None if family is None else family.tokenizer_for(model_type)
 
 
 def _family_hint(path: str, config: dict[str, Any], hub: dict[str, Any]) -> TokenizerHint | None:

@@ -2,7 +2,7 @@
 
 from flaxformers._lazy import lazy_exports
 from flaxformers.models.bart import SEQ2SEQ_PARTITION_RULES
-from flaxformers.registry import Family, ModelType
+from flaxformers.registry import Family, ModelType, TokenizerHint
 
 _HEADS = {"base": "FlaxMarianModel", "seq2seq-lm": "FlaxMarianMTModel"}
 
@@ -12,8 +12,12 @@ FAMILY = Family(
     exports={
         "configuration": ("MarianConfig",),
         "modeling": (*_HEADS.values(), "FlaxMarianPreTrainedModel"),
+        "tokenization": ("MarianTokenizer", "marian_tokenizer"),
     },
     partition_rules=SEQ2SEQ_PARTITION_RULES,
+    tokenizer=TokenizerHint(("source.spm", "target.spm", "vocab.json"),
+                            "flaxformers.models.marian.tokenization:marian_tokenizer",
+                            optional_files=("target_vocab.json",), classes=("MarianTokenizer",)),
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

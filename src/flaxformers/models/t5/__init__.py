@@ -1,7 +1,7 @@
 """T5 and mT5 (mT5 is T5 with other defaults and its own class names). The family's declaration."""
 
 from flaxformers._lazy import lazy_exports
-from flaxformers.registry import Family, ModelType
+from flaxformers.registry import Family, ModelType, TokenizerHint
 
 _T5 = {"base": "FlaxT5Model", "seq2seq-lm": "FlaxT5ForConditionalGeneration"}
 _MT5 = {"base": "FlaxMT5Model", "seq2seq-lm": "FlaxMT5ForConditionalGeneration"}
@@ -15,6 +15,11 @@ T5_PARTITION_RULES = (
     (r"lm_head/kernel$", ("fsdp", "tensor")),
 )
 
+# spiece.model is ALBERT's file name too: found by tokenizer_class or model_type only.
+T5_TOKENIZER = TokenizerHint(("spiece.model",), "flaxformers.models.t5.tokenization:t5_tokenizer",
+                             classes=("T5Tokenizer", "T5TokenizerFast", "MT5Tokenizer", "MT5TokenizerFast"),
+                             by_files=False)
+
 FAMILY = Family(
     name="t5",
     model_types={"t5": ModelType("T5Config", _T5), "mt5": ModelType("MT5Config", _MT5)},
@@ -22,8 +27,10 @@ FAMILY = Family(
         "configuration": ("T5Config", "MT5Config"),
         "modeling": (*_T5.values(), "FlaxT5EncoderModel", "FlaxT5PreTrainedModel",
                      *_MT5.values(), "FlaxMT5EncoderModel", "FlaxMT5PreTrainedModel"),
+        "tokenization": ("t5_tokenizer",),
     },
     partition_rules=T5_PARTITION_RULES,
+    tokenizer=T5_TOKENIZER,
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())
