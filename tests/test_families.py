@@ -22,7 +22,7 @@ SRC = os.path.dirname(flaxformers.__file__)
 # The layers every family goes through: they read the registry and must not know any family.
 GENERIC = ["nn", "checkpoints", "generation", "training", "tokenizers", "auto.py", "registry.py", "__init__.py",
            "modeling_utils.py", "modeling_vision.py", "modeling_seq2seq.py", "configuration_utils.py", "outputs.py",
-           "embeddings.py", "_lazy.py", "pipelines", "encoder_models.py"]
+           "embeddings.py", "processors", "_lazy.py", "pipelines", "encoder_models.py"]
 
 
 def _family_words() -> set[str]:

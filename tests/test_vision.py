@@ -62,6 +62,15 @@ def _clip(**overrides) -> Callable[[], Any]:
     return _t("CLIPConfig", text_config=TEXT, vision_config=vision, projection_dim=16, **overrides)
 
 
+GPT2 = dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=16, bos_token_id=97, eos_token_id=98)
+
+
+def _encoder_decoder(encoder, decoder):
+    config = transformers.VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+    config.decoder_start_token_id, config.pad_token_id = TEXT["bos_token_id"], TEXT["pad_token_id"]
+    return config
+
+
 CASES: dict[str, Case] = {
     "vit": Case(_t("ViTConfig", **VIT), "ViTModel"),
     "vit-cls": Case(_t("ViTConfig", **VIT, qkv_bias=False), "ViTForImageClassification", loss="classification", base=True),
@@ -98,6 +107,14 @@ CASES: dict[str, Case] = {
             projection_dim=16),
         "VisionTextDualEncoderModel", "text+pixels", loss="contrastive", features=True,
         skip=("text_model_output.pooler_output", "vision_model_output.pooler_output")),
+    # an image encoder into a text decoder's cross-attention (4.57's FlaxVisionEncoderDecoderModel)
+    "vit-gpt2": Case(lambda: _encoder_decoder(transformers.ViTConfig(**VIT), transformers.GPT2Config(**GPT2)),
+                     "VisionEncoderDecoderModel", "pixels+decoder", loss="seq2seq-lm"),
+    # widths differ: enc_to_dec_proj maps the encoder states into the decoder's
+    "dinov2-bert-projected": Case(
+        lambda: _encoder_decoder(transformers.Dinov2Config(**{**VIT, "intermediate_size": None}),
+                                 transformers.BertConfig(**{**TEXT, "hidden_size": 48, "intermediate_size": 40})),
+        "VisionEncoderDecoderModel", "pixels+decoder"),
     "clip-text-projection": Case(_t("CLIPTextConfig", **TEXT, projection_dim=16), "CLIPTextModelWithProjection", "text", base=True),
     # legacy configs (eos_token_id 2) pool at the largest token id
     "clip-text-legacy-eos": Case(_t("CLIPTextConfig", **{**TEXT, "eos_token_id": 2}), "CLIPTextModel", "text"),
@@ -126,12 +143,17 @@ def _text(rng):
     return {"input_ids": ids, "attention_mask": mask}
 
 
+def _pixels_and_decoder(rng):
+    return {**_pixels(rng), "decoder_input_ids": rng.randint(2, TEXT["vocab_size"], (B, T)).astype(np.int32)}
+
+
 INPUTS: dict[str, Callable[[np.random.RandomState], dict[str, np.ndarray]]] = {
     "text": _text,
     "text+pixels": lambda rng: {**_text(rng), **_pixels(rng)},
     "pixels": _pixels,
     "pixels+mask": _pixels_and_mask,
     "larger-pixels": lambda rng: _pixels(rng, IMAGE + PATCH),
+    "pixels+decoder": _pixels_and_decoder,
 }
 
 
@@ -291,9 +313,17 @@ def _masked_image(inputs, rng):
     return {"labels": labels[mask]}, {}, lambda out: masked_lm_loss(out.logits, in_place)
 
 
+def _seq2seq_lm(inputs, rng):
+    """Next-token labels of the decoder inputs, some ignored (-100)."""
+    labels = rng.randint(0, TEXT["vocab_size"], inputs["decoder_input_ids"].shape)
+    labels[:, -2:] = -100
+    return {"labels": labels}, {}, lambda out: masked_lm_loss(out.logits, jnp.asarray(labels))
+
+
 LOSSES: dict[str, Callable] = {
     "classification": _classification,
     "masked-image": _masked_image,
+    "seq2seq-lm": _seq2seq_lm,
     "contrastive": lambda inputs, rng: ({"return_loss": True}, {"return_loss": True}, lambda out: out.loss),
 }
 

@@ -15,6 +15,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["GenerationConfig"], "flaxformers.generation.config"),
     **dict.fromkeys(["TextStreamer", "TextIteratorStreamer", "TokenIteratorStreamer"], "flaxformers.generation.streamers"),
     **dict.fromkeys(["AutoTokenizer", "Tokenizer"], "flaxformers.tokenizers"),
+    **dict.fromkeys(["AutoImageProcessor", "AutoProcessor", "ImageProcessor", "Processor", "load_image"],
+                    "flaxformers.processors"),
     **dict.fromkeys(["pipeline"], "flaxformers.pipelines"),
     **dict.fromkeys(["AutoConfig", *AUTO_TASKS.values()], "flaxformers.auto"),
     **exports(),

@@ -234,4 +234,16 @@ class PretrainedConfig:
             raise ValueError(f"{type(self).__name__}: {message}")
 
 
+def nested_config(value: PretrainedConfig | dict[str, Any] | None, name: str) -> PretrainedConfig:
+    """A composite model's part (`vision_config`, `encoder`, ...) from its dict, by its `model_type`."""
+    from flaxformers.auto import config_class_for
+
+    if isinstance(value, PretrainedConfig):
+        value = value.to_dict()
+    value = dict(value or {})
+    if "model_type" not in value:
+        raise ValueError(f"{name} needs a `model_type` (the part's config.json has one); got keys {sorted(value)}.")
+    return config_class_for(value["model_type"]).from_dict(value)
+
+
 HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "token", "force_download", "subfolder")

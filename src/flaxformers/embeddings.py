@@ -1,9 +1,11 @@
-"""Sentence embeddings from an encoder model, as sentence-transformers computes them.
+"""Sentence (and image) embeddings, as sentence-transformers computes them.
 
 `SentenceEmbedder.from_pretrained(dir)` reads the sentence-transformers files next to the weights
 (`modules.json`, `1_Pooling/config.json`, `sentence_bert_config.json`): the pooling mode, whether a
-`Normalize` module follows, and `max_seq_length`. Batches are padded to fixed shapes (batch size and
-a length bucket) so one compiled forward serves every batch of a bucket.
+`Normalize` module follows, and `max_seq_length`. `ImageTextEmbedder` puts texts and images in one
+space with a text-and-image model (CLIP-style `get_text_features` / `get_image_features`). Batches
+are padded to fixed shapes (batch size and a length bucket, or the processor's image size) so one
+compiled forward serves every batch.
 """
 
 from __future__ import annotations
@@ -77,8 +79,83 @@ def _bucket(length: int, multiple: int = 32) -> int:
     return -(-length // multiple) * multiple
 
 
+def _encode(items: list, single: bool, what: str, batch_size: int,
+            batches: Callable[[list, int], Iterator[tuple[np.ndarray, Any]]], forward: Callable[[Any], jax.Array],
+            progress: Callable[[int], Any] | None) -> np.ndarray:
+    """Vectors [N, D] of `items` in input order (one item: [D]), `batches(items, size)` through `forward`."""
+    if not items:
+        raise ValueError(f"encode() got no {what}s; pass at least one.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1.")
+    out = _gather(batches(items, min(batch_size, len(items))), forward, len(items), progress)
+    return out[0] if single else out
+
+
+def text_batches(tokenizer: Any, sentences: Sequence[str], batch_size: int,
+                 max_seq_length: int | None) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """(indices, inputs) of fixed shape [batch_size, bucket]: longest sentences first, so each batch has
+    similar lengths and the first compile is the largest bucket; padding rows are zeros."""
+    order = np.argsort([-len(s) for s in sentences], kind="stable")
+    for start in range(0, len(sentences), batch_size):
+        index = order[start:start + batch_size]
+        batch = tokenizer([sentences[i] for i in index], truncation=max_seq_length is not None, max_length=max_seq_length)
+        length = batch["input_ids"].shape[1]
+        width = min(_bucket(length), max(max_seq_length, length)) if max_seq_length else _bucket(length)
+        padded = {}
+        for key, value in batch.items():
+            full = np.zeros((batch_size, width), np.int32)
+            full[: value.shape[0], : value.shape[1]] = value
+            if key == "input_ids" and tokenizer.pad_token_id:
+                full[: value.shape[0], value.shape[1]:] = tokenizer.pad_token_id
+            padded[key] = full
+        yield index, padded
+
+
+def image_batches(image_processor: Any, images: Sequence[Any],
+                  batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(indices, pixel_values [batch_size, C, H, W]) in input order; padding rows are zeros."""
+    for start in range(0, len(images), batch_size):
+        index = np.arange(start, min(start + batch_size, len(images)))
+        pixels = image_processor([images[i] for i in index], return_tensors="np")["pixel_values"]
+        full = np.zeros((batch_size, *pixels.shape[1:]), np.float32)
+        full[: len(index)] = pixels
+        yield index, full
+
+
+def _gather(batches: Iterator[tuple[np.ndarray, Any]], forward: Callable[[Any], jax.Array], count: int,
+            progress: Callable[[int], Any] | None) -> np.ndarray:
+    """Each batch's vectors at its indices of a [count, D] array; `progress(n)` after each batch."""
+    out: np.ndarray | None = None
+    for index, batch in batches:
+        vectors = np.asarray(forward(batch))
+        if out is None:
+            out = np.zeros((count, vectors.shape[-1]), np.float32)
+        out[index] = vectors[: len(index)]
+        if progress is not None:
+            progress(len(index))
+    assert out is not None
+    return out
+
+
+class _TextEncoder:
+    """`encode(sentences)` through the subclass's jitted `_text(params, inputs)`."""
+
+    model: Any
+    tokenizer: Any
+    max_seq_length: int | None
+    _text: Callable[[Any, dict[str, np.ndarray]], jax.Array]
+
+    def encode(self, sentences: str | Sequence[str], batch_size: int = 32,
+               progress: Callable[[int], Any] | None = None) -> np.ndarray:
+        """Embeddings [N, D] in input order; `progress(n)` is called after each batch of n sentences."""
+        single = isinstance(sentences, str)
+        return _encode([sentences] if single else list(sentences), single, "sentence", batch_size,
+                       lambda items, size: text_batches(self.tokenizer, items, size, self.max_seq_length),
+                       lambda batch: self._text(self.model.params, batch), progress)
+
+
 @dataclass
-class SentenceEmbedder:
+class SentenceEmbedder(_TextEncoder):
     """An encoder + its tokenizer + pooling: `encode(sentences) -> [N, D]` float32."""
 
     model: Any  # a base encoder model (its first output is the last hidden state)
@@ -101,7 +178,7 @@ class SentenceEmbedder:
             pooled = pool(hidden, inputs["attention_mask"], pooling)
             return l2_normalize(pooled) if normalize else pooled
 
-        self._forward = jax.jit(forward)
+        self._text = jax.jit(forward)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, *, dtype: Any = jnp.float32, **overrides: Any):
@@ -111,44 +188,82 @@ class SentenceEmbedder:
         options = {**sentence_transformers_options(path), **overrides}
         return cls(FlaxAutoModel.from_pretrained(path, dtype=dtype), AutoTokenizer.from_pretrained(path), **options)
 
-    def _batches(self, sentences: Sequence[str], batch_size: int) -> Iterator[tuple[np.ndarray, dict]]:
-        # Longest first, so each batch has similar lengths and the first compile is the largest bucket.
-        order = np.argsort([-len(s) for s in sentences], kind="stable")
-        for start in range(0, len(sentences), batch_size):
-            index = order[start:start + batch_size]
-            yield index, self.tokenizer([sentences[i] for i in index], truncation=self.max_seq_length is not None,
-                                        max_length=self.max_seq_length)
 
-    def encode(self, sentences: str | Sequence[str], batch_size: int = 32,
-               progress: Callable[[int], Any] | None = None) -> np.ndarray:
-        """Embeddings [N, D] in input order; `progress(n)` is called after each batch of n sentences."""
-        single = isinstance(sentences, str)
-        sentences = [sentences] if single else list(sentences)
-        if not sentences:
-            raise ValueError("encode() got no sentences; pass at least one string.")
-        if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size} must be >= 1.")
-        out: np.ndarray | None = None
-        batch_size = min(batch_size, len(sentences))
-        for index, batch in self._batches(sentences, batch_size):
-            width = _bucket(batch["input_ids"].shape[1])
-            if self.max_seq_length:
-                width = min(width, max(self.max_seq_length, batch["input_ids"].shape[1]))
-            padded = {}
-            for key, value in batch.items():  # to the fixed [batch_size, bucket] shape; padding rows are dropped
-                full = np.zeros((batch_size, width), np.int32)
-                full[: value.shape[0], : value.shape[1]] = value
-                if key == "input_ids" and self.tokenizer.pad_token_id:
-                    full[: value.shape[0], value.shape[1]:] = self.tokenizer.pad_token_id
-                padded[key] = full
-            embeddings = np.asarray(self._forward(self.model.params, padded))
-            if out is None:
-                out = np.zeros((len(sentences), embeddings.shape[-1]), np.float32)
-            out[index] = embeddings[: len(index)]
-            if progress is not None:
-                progress(len(index))
-        assert out is not None
-        return out[0] if single else out
+def is_image_text_model(model: Any) -> bool:
+    """Whether a model puts texts and images in one space (`get_text_features` and `get_image_features`)."""
+    return callable(getattr(model, "get_text_features", None)) and callable(getattr(model, "get_image_features", None))
 
 
-__all__ = ["SentenceEmbedder", "pool", "l2_normalize", "sentence_transformers_options", "POOLING_MODES"]
+@dataclass
+class ImageTextEmbedder(_TextEncoder):
+    """A text-and-image model (its `get_text_features` / `get_image_features`) with its tokenizer and
+    image processor: `encode(sentences)` and `encode_images(images)` give vectors in one space, as
+    sentence-transformers' CLIP models do (the projected features, L2-normalised when its modules
+    list a Normalize, or with normalize=True)."""
+
+    model: Any
+    tokenizer: Any  # flaxformers.tokenizers.Tokenizer
+    image_processor: Any  # flaxformers.processors.ImageProcessor
+    normalize: bool = False
+    max_seq_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if not is_image_text_model(self.model):
+            raise TypeError(f"{type(self.model).__name__} has no get_text_features and get_image_features: "
+                            "ImageTextEmbedder needs a text-and-image model.")
+        text_config = getattr(self.model.config, "text_config", self.model.config)
+        limits = [m for m in (self.max_seq_length, self.tokenizer.model_max_length,
+                              getattr(text_config, "max_position_embeddings", None)) if m]
+        self.max_seq_length = min(limits) if limits else None
+        model, normalize = self.model, self.normalize
+
+        def text(params, inputs):
+            features = model.get_text_features(inputs["input_ids"], inputs["attention_mask"], params=params)
+            return l2_normalize(features) if normalize else features.astype(jnp.float32)
+
+        def image(params, pixel_values):
+            features = model.get_image_features(pixel_values, params=params)
+            return l2_normalize(features) if normalize else features.astype(jnp.float32)
+
+        self._text, self._image = jax.jit(text), jax.jit(image)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, *, dtype: Any = jnp.float32, **overrides: Any):
+        embedder = load_embedder(path, dtype=dtype, **overrides)
+        if not isinstance(embedder, cls):
+            raise TypeError(f"{os.fspath(path)!r} is not a text-and-image model: use SentenceEmbedder.")
+        return embedder
+
+    def encode_images(self, images: Any, batch_size: int = 32,
+                      progress: Callable[[int], Any] | None = None) -> np.ndarray:
+        """Image vectors [N, D] in input order; images are paths, PIL images or arrays."""
+        single = not isinstance(images, list | tuple)  # a path, a PIL image or one array
+        return _encode([images] if single else list(images), single, "image", batch_size,
+                       lambda items, size: image_batches(self.image_processor, items, size),
+                       lambda batch: self._image(self.model.params, batch), progress)
+
+
+def load_embedder(path: str | os.PathLike, *, dtype: Any = jnp.float32,
+                  **overrides: Any) -> SentenceEmbedder | ImageTextEmbedder:
+    """The embedder of a checkpoint: an `ImageTextEmbedder` for a text-and-image model, else a
+    `SentenceEmbedder`; options from its sentence-transformers files, `overrides` win."""
+    from flaxformers.auto import FlaxAutoModel
+    from flaxformers.tokenizers import AutoTokenizer
+
+    model = FlaxAutoModel.from_pretrained(path, dtype=dtype)
+    options = {**sentence_transformers_options(path), **overrides}
+    if not is_image_text_model(model):
+        return SentenceEmbedder(model, AutoTokenizer.from_pretrained(path), **options)
+    from flaxformers.processors import AutoImageProcessor
+
+    if "pooling" in overrides:
+        raise ValueError(f"pooling= applies to sentence encoders; {type(model).__name__} pools as it was trained.")
+    options.pop("pooling")
+    return ImageTextEmbedder(model, AutoTokenizer.from_pretrained(path), AutoImageProcessor.from_pretrained(path),
+                             **options)
+
+
+__all__ = [
+    "ImageTextEmbedder", "POOLING_MODES", "SentenceEmbedder", "image_batches", "is_image_text_model", "l2_normalize",
+    "load_embedder", "pool", "sentence_transformers_options", "text_batches",
+]

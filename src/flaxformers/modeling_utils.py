@@ -75,6 +75,12 @@ def _takes(module: nn.Module, argument: str) -> bool:
     return argument in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
+def call_with_accepted(module: nn.Module, **kwargs: Any) -> Any:
+    """A module called with the keywords its `__call__` takes (a composite model's part: BERT-like text
+    towers take `token_type_ids`, image models without attention no `output_attentions`)."""
+    return module(**{k: v for k, v in kwargs.items() if _takes(module, k)})
+
+
 class FlaxPreTrainedModel(GenerationMixin):
     config_class: ClassVar[type[PretrainedConfig]]
     module_class: ClassVar[type[nn.Module]]
@@ -331,7 +337,7 @@ class FlaxPreTrainedModel(GenerationMixin):
         method: str | None = None,
     ):
         """Apply the module (`method`: one of its methods, e.g. an encoder-decoder's `encode`); `rngs` adds
-        named PRNG streams beside `dropout`."""
+        named PRNG streams beside `dropout`; with `past_key_values` the updated cache joins the outputs."""
         cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -371,7 +377,7 @@ class FlaxPreTrainedModel(GenerationMixin):
     # --- generation hooks ------------------------------------------------------------------------
     @classmethod
     def can_generate(cls) -> bool:
-        return getattr(cls, "is_causal_lm", False)
+        return getattr(cls, "is_causal_lm", False) or getattr(cls, "is_seq2seq_lm", False)
 
     def _default_generation_config(self):
         if not self.can_generate():

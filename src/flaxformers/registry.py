@@ -108,6 +108,9 @@ class Family:
     gguf: str | None = None
     # One hint, or several (e.g. a model type with its own tokenizer: see TokenizerHint.model_types).
     tokenizer: TokenizerHint | tuple[TokenizerHint, ...] | None = None
+    # the image processor class of its images (an exported `processors.ImageProcessor` subclass, this or another
+    # family's), for checkpoints whose preprocessor_config.json names none
+    image_processor: str | None = None
 
     @property
     def tokenizers(self) -> tuple[TokenizerHint, ...]:
@@ -214,7 +217,13 @@ def tokenizer_hints() -> list[tuple[Family, TokenizerHint]]:
     return [(family, hint) for family in families() for hint in family.tokenizers]
 
 
+def export(name: str) -> Any:
+    """A public object of any family by name, or None when no family exports it."""
+    package = exports().get(name)
+    return None if package is None else getattr(importlib.import_module(package), name)
+
+
 __all__ = [
-    "AUTO_TASKS", "Family", "ModelType", "TokenizerHint", "exports", "families", "gguf_architectures", "lookup",
+    "AUTO_TASKS", "Family", "ModelType", "TokenizerHint", "export", "exports", "families", "gguf_architectures", "lookup",
     "model_types", "partition_rules", "resolve", "tokenizer_hints",
 ]

@@ -61,6 +61,21 @@ class ConversionRules:
     collections: tuple[str, ...] = ()
 
 
+def nested_rules(base_model_prefix: str, parts: dict[str, ConversionRules]) -> ConversionRules:
+    """A composite model's rules: each part's, under the part's name (`encoder.`, `decoder.`)."""
+    if any(rules.collections for rules in parts.values()):
+        raise ValueError("A composite model's parts keep their state in params alone (no batch statistics).")
+
+    def under(name: str, pattern: str) -> str:  # a pattern anchored at a name's start: after the part's name
+        return rf"^{re.escape(name)}\." + pattern[1:] if pattern.startswith("^") else pattern
+
+    return ConversionRules(
+        base_model_prefix,
+        ignore_unexpected=tuple(under(n, p) for n, rules in parts.items() for p in rules.ignore_unexpected),
+        tied={f"{n}.{k}": f"{n}.{v}" for n, rules in parts.items() for k, v in rules.tied.items()},
+    )
+
+
 def flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> FlatParams:
     out: FlatParams = {}
     for key, value in tree.items():

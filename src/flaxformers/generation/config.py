@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flaxformers.checkpoints.io import atomic_write_text
+from flaxformers.configuration_utils import PretrainedConfig
 
 GENERATION_CONFIG_NAME = "generation_config.json"
 
@@ -56,9 +57,15 @@ class GenerationConfig:
     @classmethod
     def from_model_config(cls, model_config: Any) -> GenerationConfig:
         """The settings a model config carries: its special tokens, and (as in transformers 4.x) any
-        generation setting set on it, e.g. `config.max_length`."""
+        generation setting set on it, e.g. `config.max_length`; for a model of parts (an image encoder
+        and a text decoder), what the outer config leaves unset comes from its `decoder` config, as in
+        transformers 5."""
         values = {k: getattr(model_config, k) for k in (*_FROM_MODEL_CONFIG, *DEFAULTS)
                   if getattr(model_config, k, None) is not None}
+        decoder = getattr(model_config, "decoder", None)
+        if isinstance(decoder, PretrainedConfig):
+            # a default-valued outer setting counts as unset, as in transformers 5
+            values = {**cls.from_model_config(decoder).to_diff_dict(), **cls(**values).to_diff_dict()}
         return cls(**values)
 
     @classmethod

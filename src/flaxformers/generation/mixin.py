@@ -108,7 +108,7 @@ class GenerationMixin:
     # --- generate --------------------------------------------------------------------------------
     def generate(
         self,
-        input_ids: Any,
+        input_ids: Any = None,
         attention_mask: Any = None,
         generation_config: GenerationConfig | None = None,
         prng_key: jax.Array | None = None,
@@ -120,7 +120,8 @@ class GenerationMixin:
 
         `input_ids` [B, T] is the (left-padded) prompt and `attention_mask` [B, T] marks its real
         tokens. For an encoder-decoder `input_ids` is the source (padded on either side) and the
-        decoder starts from `decoder_start_token_id`, or from `decoder_input_ids=` [B, T'] when given.
+        decoder starts from `decoder_start_token_id`, or from `decoder_input_ids=` [B, T'] when given;
+        for an image encoder-decoder the source is `pixel_values` [B, C, H, W] (positional or by name).
         Keyword arguments override `generation_config` (default: `model.generation_config`).
         `streamer` (an object with `put(tokens)` and `end()`, e.g. `TextStreamer`) receives the
         (decoder) prompt, then each new token as it is made. Returns `FlaxGreedySearchOutput`,
@@ -138,6 +139,10 @@ class GenerationMixin:
                 f"{type(self).__name__} cannot generate: use a model with a language-modeling head "
                 "(e.g. FlaxGPT2LMHeadModel, FlaxAutoModelForCausalLM, FlaxAutoModelForSeq2SeqLM)."
             )
+        if input_ids is None:  # the source by the model's own input name (pixel_values=)
+            input_ids = kwargs.pop(self.main_input_name, None)
+        if input_ids is None:
+            raise ValueError(f"generate() needs the prompt: pass {self.main_input_name} (positional or by name).")
         base = generation_config if generation_config is not None else self.generation_config
         config = (base or GenerationConfig.from_model_config(self.config)).copy()
         extra = {k: kwargs.pop(k) for k in _EXTRA_KWARGS if k in kwargs}
@@ -169,29 +174,31 @@ class GenerationRequest:
         self.traced = any(isinstance(x, jax.core.Tracer) for x in (input_ids, attention_mask))
         xp = jnp if self.traced else np
         self.encoder_inputs = None
-        if not _is_encoder_decoder(model):
+        if _is_encoder_decoder(model) and model.main_input_name != "input_ids":
+            # a source that is not tokens (an image's pixel_values): the model lays it out for its encoder
+            self.encoder_inputs = model.encoder_inputs_for_generation(input_ids)
+            ids = _decoder_prompt(model, config, next(iter(self.encoder_inputs.values())).shape[0],
+                                  extra.get("decoder_input_ids"), xp)
+            mask = xp.ones_like(ids)
+        elif _is_encoder_decoder(model):
+            # the source goes to the encoder; the decoder's prompt is its start token (or decoder_input_ids)
+            ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp)
+            buckets = (ids.shape[1],) if self.traced else extra.get("prompt_buckets")
+            self.encoder_inputs = _encoder_inputs(model, ids, mask, config, buckets, xp)
+            ids = _decoder_prompt(model, config, ids.shape[0], extra.get("decoder_input_ids"), xp)
+            mask = xp.ones_like(ids)
+        else:
             ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp)
             if not self.traced and ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
                 raise ValueError(
                     "attention_mask is right-padded; decoder-only generation needs left padding: tokenize with "
                     "padding_side='left'."
                 )
-        else:
-            # the source goes to the encoder; the decoder's prompt is its start token (or decoder_input_ids)
-            if model.main_input_name == "input_ids":
-                source, source_mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp)
-                buckets = (source.shape[1],) if self.traced else extra.get("prompt_buckets")
-                self.encoder_inputs = _encoder_inputs(model, source, source_mask, config, buckets, xp)
-            else:  # a source that is not tokens (audio features): the model checks it, the encoder takes it whole
-                self.encoder_inputs = model._encoder_inputs(input_ids, attention_mask)
-            batch = jnp.shape(self.encoder_inputs[model.main_input_name])[0]
-            ids = _decoder_prompt(model, config, batch, extra.get("decoder_input_ids"), xp)
-            mask = xp.ones_like(ids)
         batch, prompt_len = ids.shape
-        vocab = model.config.vocab_size
+        vocab = model._token_config.vocab_size  # the decoder's, for a model of several parts
 
         # special tokens and lengths, as transformers 5 resolves them (shared with the PyTorch twin)
-        positions = model.config.position_limit
+        positions = model._token_config.position_limit
         resolved = budget(config, prompt_len, positions, explicit_max_length)
         eos, max_new, min_length = resolved.eos, resolved.max_new_tokens, resolved.min_length
         longest = prompt_len if self.traced else int(mask.sum(axis=1).max())  # traced: the padded width counts
@@ -267,7 +274,8 @@ class GenerationRequest:
             mode=mode, batch=ids.shape[0], bucket=bucket, max_new_tokens=max_new, num_beams=num_beams,
             top_k_bucket=top_k_bucket(top_k, vocab) if mode == "sample" and top_k > 0 else 0,
             full_top_p=mode == "sample" and top_k == 0 and top_p < 1.0,
-            encoder_bucket=0 if self.encoder_inputs is None else jnp.shape(self.encoder_inputs[model.main_input_name])[-1],
+            # the source's length (tokens, or an image's rows)
+            encoder_bucket=0 if self.encoder_inputs is None else next(iter(self.encoder_inputs.values())).shape[1],
         )
         self.sampling = engine.Sampling(
             temperature=f32(config.temperature if mode == "sample" and config.temperature else 1.0),
@@ -371,7 +379,7 @@ def _decoder_prompt(model: Any, config: GenerationConfig, batch: int, decoder_in
         return starts
     ids, _ = _checked_tokens(model, decoder_input_ids, None, "decoder_input_ids", xp)
     if ids.shape[0] != batch:
-        raise ValueError(f"decoder_input_ids has {ids.shape[0]} rows but input_ids has {batch}; pass one per source.")
+        raise ValueError(f"decoder_input_ids has {ids.shape[0]} rows but the source has {batch}; pass one per source.")
     if isinstance(ids, jax.core.Tracer) or not np.all(ids[:, 0] != start):
         return ids
     return np.concatenate([starts, ids], axis=1)

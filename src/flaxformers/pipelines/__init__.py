@@ -5,8 +5,9 @@
     >>> fill("Paris is the [MASK] of France.", top_k=2)
     [{'score': ..., 'token': ..., 'token_str': ..., 'sequence': ...}, ...]
 
-`TASKS` is the table of tasks: the pipeline class, the Auto task its model loads as, and the
-flaxformers default model (`flaxformers.defaults`), if there is one. A task is added with a row.
+`TASKS` is the table of tasks: the pipeline class, the Auto task its model loads as, the
+flaxformers default model (`flaxformers.defaults`), if there is one, and what the pipeline reads its
+inputs with (a tokenizer, an image processor or both). A task is added with a row.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class Task:
     pipeline: str  # "module:Class"
     auto: str  # the Auto task (flaxformers.registry.AUTO_TASKS) of its model
     default: str | None = None  # the flaxformers.defaults task of its default model
+    # what the pipeline class takes after the model, in order: "tokenizer" and/or "image_processor"
+    preprocessors: tuple[str, ...] = ("tokenizer",)
 
     def pipeline_class(self) -> type[Pipeline]:
         module, name = self.pipeline.split(":")
@@ -46,6 +49,14 @@ TASKS: dict[str, Task] = {
     # speech encoder-decoders generate; a CTC checkpoint (its `architectures`) loads as one
     "automatic-speech-recognition": Task(f"{_HERE}.automatic_speech_recognition:AutomaticSpeechRecognitionPipeline",
                                          "speech-seq2seq"),
+    "image-classification": Task(f"{_HERE}.vision:ImageClassificationPipeline", "image-classification",
+                                 preprocessors=("image_processor",)),
+    "image-feature-extraction": Task(f"{_HERE}.vision:ImageFeatureExtractionPipeline", "base",
+                                     preprocessors=("image_processor",)),
+    "zero-shot-image-classification": Task(f"{_HERE}.vision:ZeroShotImageClassificationPipeline", "base",
+                                           preprocessors=("image_processor", "tokenizer")),
+    "image-to-text": Task(f"{_HERE}.vision:ImageToTextPipeline", "vision2seq",
+                          preprocessors=("image_processor", "tokenizer")),
 }
 TASK_ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 # The task of a checkpoint without one given, from the suffix of its config's `architectures`.
@@ -54,7 +65,8 @@ _TASK_OF_ARCHITECTURE = (("ForCausalLM", "text-generation"), ("LMHeadModel", "te
                          ("ForTokenClassification", "token-classification"),
                          ("ForQuestionAnswering", "question-answering"),
                          ("ForCTC", "automatic-speech-recognition"),
-                         ("ForConditionalGeneration", "text2text-generation"), ("MTModel", "translation"))
+                         ("ForConditionalGeneration", "text2text-generation"), ("MTModel", "translation"),
+                         ("ForImageClassification", "image-classification"))
 # What `pipeline()` passes to the embedder of sentence-embeddings rather than to the pipeline
 _EMBEDDER_OPTIONS = ("pooling", "normalize", "max_seq_length")
 
@@ -83,15 +95,16 @@ def infer_task(model: str | os.PathLike) -> str:
     return "feature-extraction"
 
 
-def pipeline(task: str | None = None, model: Any = None, tokenizer: Any = None, *, dtype: Any = None,
-             model_kwargs: dict[str, Any] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+def pipeline(task: str | None = None, model: Any = None, tokenizer: Any = None, *, image_processor: Any = None,
+             dtype: Any = None, model_kwargs: dict[str, Any] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
              **kwargs: Any) -> Pipeline:
     """A pipeline for `task` ("text-generation", "fill-mask", "feature-extraction", "sentence-embeddings",
-    "text-classification" / "sentiment-analysis", "token-classification" / "ner", "question-answering").
+    "text-classification" / "sentiment-analysis", "token-classification" / "ner", "question-answering",
+    "image-classification", "image-feature-extraction", "zero-shot-image-classification", "image-to-text").
 
     `model` is a directory, Hub repo id or (text-generation) `.gguf` file, or a loaded model; without
-    it the task's default model is used where flaxformers ships one. `tokenizer` (a tokenizer or a
-    path) defaults to the model's own. `dtype` (default float32) is the compute dtype of a loaded
+    it the task's default model is used where flaxformers ships one. `tokenizer` and `image_processor`
+    (objects or paths) default to the model's own. `dtype` (default float32) is the compute dtype of a loaded
     model, `model_kwargs` go to its `from_pretrained`. Other keyword arguments are the pipeline's
     call options, the defaults of every call (e.g. `max_new_tokens=`, `aggregation_strategy=`); for
     sentence-embeddings also `pooling=`, `normalize=` and `max_seq_length=`.
@@ -120,6 +133,12 @@ def pipeline(task: str | None = None, model: Any = None, tokenizer: Any = None, 
         kwargs["feature_extractor"] = load_feature_extractor(model, kwargs.get("feature_extractor"))
         if isinstance(model, str | os.PathLike) and _architecture_suffix(model) == "ForCTC":
             spec = Task(spec.pipeline, "ctc")
+    if spec.preprocessors != ("tokenizer",):
+        loaded = _load_model(spec, model, dtype, model_kwargs or {})
+        preprocessors = {"tokenizer": lambda: _load_tokenizer(tokenizer, model),
+                         "image_processor": lambda: _load_image_processor(image_processor, model)}
+        return spec.pipeline_class()(loaded, *(preprocessors[p]() for p in spec.preprocessors),
+                                     batch_size=batch_size, **kwargs)
     model, tokenizer = _load(spec, model, tokenizer, dtype, model_kwargs or {})
     return spec.pipeline_class()(model, tokenizer, batch_size=batch_size, **kwargs)
 
@@ -155,21 +174,38 @@ def _load_tokenizer(tokenizer: Any, model: Any) -> Any:
     return AutoTokenizer.from_pretrained(tokenizer) if isinstance(tokenizer, str | os.PathLike) else tokenizer
 
 
-def _load(spec: Task, model: Any, tokenizer: Any, dtype: Any, model_kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    """(model, tokenizer) for a task: a path loads with the task's Auto class (or as a causal LM, GGUF included)."""
+def _load_image_processor(image_processor: Any, model: Any) -> Any:
+    from flaxformers.processors import AutoImageProcessor
+
+    if image_processor is None:
+        if not isinstance(model, str | os.PathLike):
+            raise ValueError("pipeline() was given a loaded model and no image processor: pass image_processor= (an "
+                             "image processor or its directory).")
+        image_processor = model
+    if isinstance(image_processor, str | os.PathLike):
+        return AutoImageProcessor.from_pretrained(image_processor)
+    return image_processor
+
+
+def _load_model(spec: Task, model: Any, dtype: Any, model_kwargs: dict[str, Any]) -> Any:
+    """A loaded model as it is; a path with the task's Auto class."""
     import jax.numpy as jnp
 
+    from flaxformers.auto import AUTO_CLASSES
+
     if not isinstance(model, str | os.PathLike):
-        return model, _load_tokenizer(tokenizer, model)
-    if spec.auto == "causal-lm":
+        return model
+    return AUTO_CLASSES[spec.auto].from_pretrained(model, dtype=jnp.dtype(dtype or jnp.float32), **model_kwargs)
+
+
+def _load(spec: Task, model: Any, tokenizer: Any, dtype: Any, model_kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """(model, tokenizer) for a task: a path loads with the task's Auto class (or as a causal LM, GGUF included)."""
+    if isinstance(model, str | os.PathLike) and spec.auto == "causal-lm":
         from flaxformers.defaults import load_causal_lm
 
         loaded, own_tokenizer = load_causal_lm(model, dtype, **model_kwargs)
         return loaded, own_tokenizer if tokenizer is None else _load_tokenizer(tokenizer, model)
-    from flaxformers.auto import AUTO_CLASSES
-
-    loaded = AUTO_CLASSES[spec.auto].from_pretrained(model, dtype=jnp.dtype(dtype or jnp.float32), **model_kwargs)
-    return loaded, _load_tokenizer(tokenizer, model)
+    return _load_model(spec, model, dtype, model_kwargs), _load_tokenizer(tokenizer, model)
 
 
 def _embedder(model: Any, tokenizer: Any, dtype: Any, model_kwargs: dict[str, Any], options: dict[str, Any]):

@@ -1,4 +1,4 @@
-"""BEiT: the base model, masked image modeling and the image classifier. The family's declaration."""
+"""BEiT: the base model, masked image modeling, the image classifier and the image processor. The family's declaration."""
 
 from flaxformers._lazy import lazy_exports
 from flaxformers.models.vit import ENCODER_BLOCK_PARTITION_RULES
@@ -13,8 +13,10 @@ FAMILY = Family(
         "configuration": ("BeitConfig",),
         "modeling": (*_HEADS.values(), "FlaxBeitForMaskedImageModeling", "FlaxBeitModelOutputWithPooling",
                      "FlaxBeitPreTrainedModel"),
+        "processing": ("BeitImageProcessor",),
     },
     partition_rules=ENCODER_BLOCK_PARTITION_RULES,
+    image_processor="BeitImageProcessor",
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

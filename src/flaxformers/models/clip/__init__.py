@@ -1,5 +1,5 @@
-"""CLIP: the joint model, the text and vision towers (with and without projection), and CLIP's tokenizer.
-The family's declaration."""
+"""CLIP: the joint model, the text and vision towers (with and without projection), CLIP's tokenizer
+and processors. The family's declaration."""
 
 from flaxformers._lazy import lazy_exports
 from flaxformers.registry import Family, ModelType, TokenizerHint
@@ -19,6 +19,7 @@ FAMILY = Family(
             "FlaxCLIPTextModelWithProjection", "FlaxCLIPTextPreTrainedModel", "FlaxCLIPVisionModel",
             "FlaxCLIPVisionModelOutput", "FlaxCLIPVisionModelWithProjection", "FlaxCLIPVisionPreTrainedModel",
         ),
+        "processing": ("CLIPImageProcessor", "CLIPProcessor"),
         "tokenization": ("clip_tokenizer",),
     },
     partition_rules=(
@@ -33,6 +34,7 @@ FAMILY = Family(
     # vocab.json + merges.txt are GPT-2's files too: CLIP's is chosen by tokenizer_class or model_type only
     tokenizer=TokenizerHint(("vocab.json", "merges.txt"), "flaxformers.models.clip.tokenization:clip_tokenizer",
                             classes=("CLIPTokenizer", "CLIPTokenizerFast"), by_files=False),
+    image_processor="CLIPImageProcessor",
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

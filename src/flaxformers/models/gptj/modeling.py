@@ -15,9 +15,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from flaxformers.modeling_utils import FlaxPreTrainedModel
 from flaxformers.models.gptj.configuration import GPTJConfig
 from flaxformers.nn.attention import AttentionSpec, MultiHeadAttention
+from flaxformers.nn.decoder import DecoderPreTrainedModel
 from flaxformers.nn.layers import activation, layer_norm, tied_logits
 from flaxformers.nn.rope import apply_rope, rope_cos_sin
 from flaxformers.nn.rope_config import RopeSpec
@@ -142,31 +142,12 @@ class FlaxGPTJForCausalLMModule(nn.Module):
         return FlaxCausalLMOutput(logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions)
 
 
-class FlaxGPTJPreTrainedModel(FlaxPreTrainedModel):
+class FlaxGPTJPreTrainedModel(DecoderPreTrainedModel):  # its call contract
     config_class = GPTJConfig
     base_model_prefix = "transformer"
     # The causal-mask buffers and the sin/cos table that older PyTorch checkpoints carry.
     _keys_to_ignore_on_load_unexpected = (r"\.attn\.(masked_)?bias$", r"\.attn\.embed_positions$")
     _tied_weights_keys = {"lm_head.weight": "transformer.wte.weight"}
-
-    def __call__(
-        self,
-        input_ids,
-        attention_mask=None,
-        position_ids=None,
-        params: dict | None = None,
-        past_key_values: dict | None = None,
-        dropout_rng: jax.Array | None = None,
-        train: bool = False,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ):
-        inputs = self._token_inputs(input_ids, attention_mask, position_ids, past_key_values)
-        return self._apply(
-            inputs, params=params, past_key_values=past_key_values, dropout_rng=dropout_rng, train=train,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=return_dict,
-        )
 
 
 class FlaxGPTJModel(FlaxGPTJPreTrainedModel):

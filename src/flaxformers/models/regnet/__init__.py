@@ -11,6 +11,7 @@ FAMILY = Family(
     exports={"configuration": ("RegNetConfig",), "modeling": (*_HEADS.values(), "FlaxRegNetPreTrainedModel")},
     # convolution kernels [kh, kw, in, out]: output channels split across the tensor axis
     partition_rules=((r"convolution/kernel$", (None, None, "fsdp", "tensor")),),
+    image_processor="ConvNextImageProcessor",  # ResNet's
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

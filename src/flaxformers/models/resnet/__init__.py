@@ -1,4 +1,5 @@
-"""ResNet: the base model and the image classifier. The family's declaration."""
+"""ResNet: the base model, the image classifier and the image processor
+(transformers' ConvNextImageProcessor, which RegNet uses too). The family's declaration."""
 
 from flaxformers._lazy import lazy_exports
 from flaxformers.registry import Family, ModelType
@@ -8,9 +9,11 @@ _HEADS = {"base": "FlaxResNetModel", "image-classification": "FlaxResNetForImage
 FAMILY = Family(
     name="resnet",
     model_types={"resnet": ModelType("ResNetConfig", _HEADS)},
-    exports={"configuration": ("ResNetConfig",), "modeling": (*_HEADS.values(), "FlaxResNetPreTrainedModel")},
+    exports={"configuration": ("ResNetConfig",), "modeling": (*_HEADS.values(), "FlaxResNetPreTrainedModel"),
+             "processing": ("ConvNextImageProcessor",)},
     # convolution kernels [kh, kw, in, out]: output channels split across the tensor axis
     partition_rules=((r"convolution/kernel$", (None, None, "fsdp", "tensor")),),
+    image_processor="ConvNextImageProcessor",
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

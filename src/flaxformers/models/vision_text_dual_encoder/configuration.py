@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flaxformers.configuration_utils import PretrainedConfig
+from flaxformers.configuration_utils import PretrainedConfig, nested_config
 
 
-def _tower_config(value: Any) -> PretrainedConfig:
+def _tower_config(value: Any, name: str) -> PretrainedConfig:
     """A tower's config from its dict (by its `model_type`); a joint CLIP config gives its vision tower."""
-    from flaxformers.auto import config_class_for
-
-    if isinstance(value, PretrainedConfig):
-        value = value.to_dict()
-    value = dict(value or {})
-    if "model_type" not in value:
-        raise ValueError("vision_config and text_config need a `model_type` (e.g. 'vit', 'clip', 'bert').")
-    config = config_class_for(value["model_type"]).from_dict(value)
+    config = nested_config(value, name)
     return getattr(config, "vision_config", config)
 
 
@@ -26,8 +19,8 @@ class VisionTextDualEncoderConfig(PretrainedConfig):
     def __init__(self, projection_dim: int = 512, logit_scale_init_value: float = 2.6592, **kwargs: Any):
         if "vision_config" not in kwargs or "text_config" not in kwargs:
             raise ValueError("VisionTextDualEncoderConfig needs vision_config and text_config.")
-        self.vision_config = _tower_config(kwargs.pop("vision_config"))
-        self.text_config = _tower_config(kwargs.pop("text_config"))
+        self.vision_config = _tower_config(kwargs.pop("vision_config"), "vision_config")
+        self.text_config = _tower_config(kwargs.pop("text_config"), "text_config")
         self.projection_dim = projection_dim
         self.logit_scale_init_value = logit_scale_init_value
         super().__init__(**kwargs)

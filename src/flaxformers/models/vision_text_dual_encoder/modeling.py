@@ -7,13 +7,13 @@ features and the contrastive loss are CLIP's (`models.clip.modeling`).
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from flaxformers.modeling_utils import call_with_accepted
 from flaxformers.models.clip.modeling import FlaxDualEncoderModel, _projection, joint_outputs
 from flaxformers.models.vision_text_dual_encoder.configuration import VisionTextDualEncoderConfig
 
@@ -22,12 +22,6 @@ def _tower_module(config: Any, dtype: jnp.dtype) -> nn.Module:
     from flaxformers.auto import model_class_for
 
     return model_class_for(config.model_type, "base").module_class(config, dtype=dtype)
-
-
-def _text_call(module: nn.Module, **kwargs: Any) -> Any:
-    """The text tower called with the inputs it takes (token_type_ids: BERT-like towers only)."""
-    accepted = inspect.signature(type(module).__call__).parameters
-    return module(**{k: v for k, v in kwargs.items() if k in accepted})
 
 
 class FlaxVisionTextDualEncoderModule(nn.Module):
@@ -43,7 +37,7 @@ class FlaxVisionTextDualEncoderModule(nn.Module):
         self.logit_scale = self.param("logit_scale", lambda _, shape: jnp.full(shape, cfg.logit_scale_init_value), ())
 
     def text_features(self, input_ids, attention_mask, position_ids, token_type_ids=None, deterministic: bool = True):
-        outputs = _text_call(self.text_model, input_ids=input_ids, attention_mask=attention_mask,
+        outputs = call_with_accepted(self.text_model, input_ids=input_ids, attention_mask=attention_mask,
                              position_ids=position_ids, token_type_ids=token_type_ids, deterministic=deterministic)
         return self.text_projection(outputs[1])
 
@@ -56,7 +50,7 @@ class FlaxVisionTextDualEncoderModule(nn.Module):
         flags = dict(deterministic=deterministic, output_attentions=output_attentions,
                      output_hidden_states=output_hidden_states, return_dict=return_dict)
         vision = self.vision_model(pixel_values, **flags)
-        text = _text_call(self.text_model, input_ids=input_ids, attention_mask=attention_mask,
+        text = call_with_accepted(self.text_model, input_ids=input_ids, attention_mask=attention_mask,
                           position_ids=position_ids, token_type_ids=token_type_ids, **flags)
         return joint_outputs(self, text, vision, return_dict, return_loss)
 

@@ -1,4 +1,4 @@
-"""ViT: the base model and the image classifier. The family's declaration."""
+"""ViT: the base model, the image classifier and the image processor. The family's declaration."""
 
 from flaxformers._lazy import lazy_exports
 from flaxformers.registry import Family, ModelType
@@ -17,8 +17,10 @@ _HEADS = {"base": "FlaxViTModel", "image-classification": "FlaxViTForImageClassi
 FAMILY = Family(
     name="vit",
     model_types={"vit": ModelType("ViTConfig", _HEADS)},
-    exports={"configuration": ("ViTConfig",), "modeling": (*_HEADS.values(), "FlaxViTPreTrainedModel")},
+    exports={"configuration": ("ViTConfig",), "modeling": (*_HEADS.values(), "FlaxViTPreTrainedModel"),
+             "processing": ("ViTImageProcessor",)},
     partition_rules=ENCODER_BLOCK_PARTITION_RULES,
+    image_processor="ViTImageProcessor",
 )
 
 __getattr__, __dir__ = lazy_exports(__name__, FAMILY.export_modules())

@@ -184,6 +184,10 @@ class FlaxWhisperPreTrainedModel(Seq2SeqPreTrainedModel):
                              "make them with WhisperFeatureExtractor.")
         return {"input_features": features}
 
+    def encoder_inputs_for_generation(self, input_features: Any) -> dict[str, jax.Array]:
+        """What the engine's prefill gives the module's `encode`: `input_features` [B, mel, frames]."""
+        return self._encoder_inputs(input_features)
+
     def encode(self, input_features: Any, attention_mask: Any = None, output_attentions: bool | None = None,
                output_hidden_states: bool | None = None, return_dict: bool | None = None, train: bool = False,
                params: dict | None = None, dropout_rng: jax.Array | None = None, **kwargs: Any):
