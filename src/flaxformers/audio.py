@@ -1,16 +1,13 @@
-"""Audio inputs: reading WAV files (resampled to the model's rate) and the feature extractor a checkpoint
-names in its `preprocessor_config.json` (`feature_extractor_type`, resolved among the families' exports)."""
+"""Audio inputs: WAV files read and resampled to the model's rate, arrays and `{"array", "sampling_rate"}`
+dicts (the feature extractors themselves: `flaxformers.processors.AutoFeatureExtractor`)."""
 
 from __future__ import annotations
 
-import json
 import os
 from math import gcd
 from typing import Any
 
 import numpy as np
-
-PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
 
 
 def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -57,25 +54,4 @@ def audio_input(item: Any, sampling_rate: int) -> np.ndarray:
     return array
 
 
-class AutoFeatureExtractor:
-    @staticmethod
-    def from_pretrained(path: str | os.PathLike, **kwargs: Any) -> Any:
-        """The feature extractor `preprocessor_config.json` names, with its settings."""
-        from flaxformers import registry
-
-        file = os.path.join(os.fspath(path), PREPROCESSOR_CONFIG_NAME)
-        if not os.path.isfile(file):
-            raise FileNotFoundError(f"{file} not found: an audio checkpoint ships its feature extractor settings "
-                                    f"in {PREPROCESSOR_CONFIG_NAME}.")
-        with open(file, encoding="utf-8") as f:
-            config = json.load(f)
-        name = config.get("feature_extractor_type")
-        package = registry.exports().get(name or "")
-        if package is None:
-            raise ValueError(f"{file} names feature_extractor_type={name!r}, which flaxformers does not have.")
-        import importlib
-
-        return getattr(importlib.import_module(package), name)(**{**config, **kwargs})
-
-
-__all__ = ["AutoFeatureExtractor", "audio_input", "load_audio", "resample"]
+__all__ = ["audio_input", "load_audio", "resample"]

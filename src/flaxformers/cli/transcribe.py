@@ -28,9 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(path: str) -> tuple[Any, Any, Any]:
-    from flaxformers.audio import AutoFeatureExtractor
     from flaxformers.auto import FlaxAutoModelForCTC, FlaxAutoModelForSpeechSeq2Seq
     from flaxformers.pipelines import _architecture_suffix
+    from flaxformers.processors import AutoFeatureExtractor
     from flaxformers.tokenizers import AutoTokenizer
 
     auto = FlaxAutoModelForCTC if _architecture_suffix(path) == "ForCTC" else FlaxAutoModelForSpeechSeq2Seq

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from flaxformers.audio import AutoFeatureExtractor, audio_input
+from flaxformers.audio import audio_input
 from flaxformers.pipelines.base import DEFAULT_BATCH_SIZE, Pipeline, map_batched
+from flaxformers.processors import AutoFeatureExtractor
 
 
 class AutomaticSpeechRecognitionPipeline(Pipeline):
