@@ -62,7 +62,9 @@ class Case:
     model: str  # transformers causal-LM class
     kwargs: dict[str, Any]
     edit: Callable[[dict], None] | None = None  # rewrites the saved config.json before both sides load it
-    beams: tuple[int, ...] = (1,)  # generate() checks: 1 is greedy (beam search compiles the most)
+    # generate() checks: 1 is greedy (beam search compiles the most). The engine is shared, so each causal
+    # class generates in one case; its other cases check the same cache through cached decoding.
+    beams: tuple[int, ...] = ()
     gradients: bool = False  # loss and gradients (with remat) against PyTorch's
     scan: bool = False  # scan-over-layers: parity and cached decoding
     biases: bool = False  # random projection biases (transformers initialises them at 0, which would hide one)
@@ -90,39 +92,37 @@ GPT_NEO = dict(hidden_size=32, num_layers=2, num_heads=4, max_position_embedding
 CASES: dict[str, Case] = {
     # --- GPT-2 ---
     "gpt2": Case("GPT2Config", "GPT2LMHeadModel", GPT2, beams=(1, 3), gradients=True),
-    "gpt2-inverse-layer-idx": Case("GPT2Config", "GPT2LMHeadModel",
-                                   {**GPT2, "scale_attn_by_inverse_layer_idx": True, "activation_function": "gelu"},
-                                   scan=True),
-    "gpt2-unscaled-untied": Case("GPT2Config", "GPT2LMHeadModel",
-                                 {**GPT2, "scale_attn_weights": False, "n_inner": 40, "tie_word_embeddings": False}),
+    # the two attention scalings are independent switches in transformers: one off, one on
+    "gpt2-inverse-layer-idx-unscaled-untied": Case(
+        "GPT2Config", "GPT2LMHeadModel",
+        {**GPT2, "scale_attn_by_inverse_layer_idx": True, "activation_function": "gelu", "scale_attn_weights": False,
+         "n_inner": 40, "tie_word_embeddings": False}, scan=True),
     # --- Gemma 1, 2, 3 ---
-    # head_dim 16 != hidden / heads = 8; one key/value head; tied head
-    "gemma-mqa": Case("GemmaConfig", "GemmaForCausalLM", {**GEMMA, "num_key_value_heads": 1, "head_dim": 16}),
+    # head_dim 16 != hidden / heads = 8; one key/value head; tied head; the legacy "gelu" of released configs
+    "gemma-mqa-legacy-gelu": Case("GemmaConfig", "GemmaForCausalLM",
+                                  {**GEMMA, "num_key_value_heads": 1, "head_dim": 16}, edit=_legacy_gelu),
     # two key/value heads; untied head; biases; linear rope scaling in transformers 5's spelling
     "gemma-gqa": Case("GemmaConfig", "GemmaForCausalLM",
                       {**GEMMA, "num_key_value_heads": 2, "head_dim": 12, "tie_word_embeddings": False,
                        "attention_bias": True,
                        "rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 500.0}},
                       beams=(1, 3), gradients=True),
-    "gemma-mha-legacy-gelu": Case("GemmaConfig", "GemmaForCausalLM",
-                                  {**GEMMA, "num_key_value_heads": 4, "head_dim": 8}, edit=_legacy_gelu),
     # sliding window 5 on layer 0, global layer 1; both soft-caps active at these weight scales
     "gemma2": Case("Gemma2Config", "Gemma2ForCausalLM",
                    {**GEMMA, "num_key_value_heads": 2, "head_dim": 8, "query_pre_attn_scalar": 24, "sliding_window": 5,
                     "attn_logit_softcapping": 2.0, "final_logit_softcapping": 2.5, "initializer_range": 0.2,
-                    "tie_word_embeddings": False}),
+                    "tie_word_embeddings": False}, beams=(1,)),
     # sliding window 4, local rope base 50, global base 1000 with linear scaling x4, q/k norms, MQA
     "gemma3": Case("Gemma3TextConfig", "Gemma3ForCausalLM",
                    {**GEMMA, "num_key_value_heads": 1, "head_dim": 16, "sliding_window": 4, "sliding_window_pattern": 2,
                     "initializer_range": 0.1},
                    edit=_gemma3_4x_keys, beams=(1, 3), scan=True),
     # --- BLOOM: 3 and 6 heads are not powers of two, so ALiBi adds a second slope series ---
-    "bloom-heads3": Case("BloomConfig", "BloomForCausalLM", {**BLOOM, "n_head": 3}, gradients=True),
+    "bloom-heads3-untied": Case("BloomConfig", "BloomForCausalLM", {**BLOOM, "n_head": 3, "tie_word_embeddings": False},
+                                gradients=True, beams=(1, 3)),
     "bloom-heads4-post-ln-residual": Case("BloomConfig", "BloomForCausalLM",
                                           {**BLOOM, "n_head": 4, "apply_residual_connection_post_layernorm": True},
                                           scan=True),
-    "bloom-heads6-untied": Case("BloomConfig", "BloomForCausalLM",
-                                {**BLOOM, "n_head": 6, "tie_word_embeddings": False}, beams=(1, 3)),
     # --- Llama, Mistral ---
     # GQA, untied, attention and MLP biases; llama3 rope (8 dims: one frequency kept, one blended, two divided)
     "llama-gqa-llama3-bias": Case("LlamaConfig", "LlamaForCausalLM",
@@ -138,12 +138,13 @@ CASES: dict[str, Case] = {
     # every layer slides over 5 keys; linear rope scaling
     "mistral-window": Case("MistralConfig", "MistralForCausalLM",
                            {**LLAMA, "num_key_value_heads": 2, "sliding_window": 5,
-                            "rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 300.0}}),
+                            "rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 300.0}},
+                           beams=(1,)),
     # --- Qwen2: q/k/v biases, tied head; layer 1 slides over 4 keys (max_window_layers=1) ---
     "qwen2-bias-sliding": Case("Qwen2Config", "Qwen2ForCausalLM",
                                {**LLAMA, "num_key_value_heads": 2, "tie_word_embeddings": True,
                                 "use_sliding_window": True, "sliding_window": 4, "max_window_layers": 1},
-                               biases=True, scan=True),
+                               biases=True, scan=True, beams=(1,)),
     # --- Qwen3: q/k norms, attention biases, head_dim 16; longrope (short factors, attention factor 1.09) ---
     "qwen3-qknorm-longrope": Case("Qwen3Config", "Qwen3ForCausalLM",
                                   {**LLAMA, "num_key_value_heads": 2, "head_dim": 16, "attention_bias": True,
@@ -151,11 +152,11 @@ CASES: dict[str, Case] = {
                                                        "original_max_position_embeddings": 32,
                                                        "short_factor": [1.0, 1.2, 1.5, 1.9, 2.4, 3.0, 3.7, 4.5],
                                                        "long_factor": [2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]}},
-                                  biases=True),
+                                  biases=True, beams=(1,)),
     # --- GPT-Neo: a global layer, then a local one over a window of 5 keys (sequences are 12 long) ---
     "gpt-neo-global-local": Case("GPTNeoConfig", "GPTNeoForCausalLM",
                                  {**GPT_NEO, "attention_types": [[["global", "local"], 1]], "window_size": 5},
-                                 gradients=True, scan=True),
+                                 gradients=True, scan=True, beams=(1,)),
     # local first, window 3; untied head, exact gelu, a narrower MLP
     "gpt-neo-local-global-untied": Case("GPTNeoConfig", "GPTNeoForCausalLM",
                                         {**GPT_NEO, "attention_types": [[["local", "global"], 1]], "window_size": 3,
@@ -172,7 +173,7 @@ CASES: dict[str, Case] = {
                              "_remove_final_layer_norm": True, "tie_word_embeddings": False,
                              "activation_function": "gelu"}),
     # --- XGLM: sinusoidal positions read 2 rows in, embeddings scaled by sqrt(d_model) ---
-    "xglm": Case("XGLMConfig", "XGLMForCausalLM", XGLM, gradients=True, scan=True),
+    "xglm": Case("XGLMConfig", "XGLMForCausalLM", XGLM, gradients=True, scan=True, beams=(1,)),
     # odd width (a zero column after the cosines), unscaled embeddings, untied head, relu, and
     # pad_token_id 5: transformers zeroes table row 5, which is position 3
     "xglm-odd-unscaled-untied-pad5": Case("XGLMConfig", "XGLMForCausalLM",
@@ -181,7 +182,7 @@ CASES: dict[str, Case] = {
                                            "pad_token_id": 5}),
     # --- GPT-J: parallel attention and MLP; rotary positions on 4 of each head's 8 dims, pairs (2i, 2i+1) ---
     "gptj-partial-rotary": Case("GPTJConfig", "GPTJForCausalLM", {**GPTJ, "rotary_dim": 4},
-                                gradients=True, scan=True),
+                                gradients=True, scan=True, beams=(1,)),
     # the whole head rotated; head tied to the embedding (its bias kept); exact gelu, narrower MLP
     "gptj-full-rotary-tied": Case("GPTJConfig", "GPTJForCausalLM",
                                   {**GPTJ, "rotary_dim": 8, "tie_word_embeddings": True, "n_inner": 40,

@@ -4,7 +4,7 @@ A case is a transformers config (2 layers, hidden 32) and the heads of its famil
 transformers builds the model, its norm weights and biases are randomised (transformers initialises
 them at 1 or 0, which would hide a swapped norm or bias), it is saved with `save_pretrained` and
 loaded by our class of the same name. Checked per head: outputs, hidden states and attentions;
-the head's loss (flaxformers.training.losses) and every gradient, with and without remat; a save
+the head's loss (flaxformers.training.losses) and every gradient (with remat too, on one head per case); a save
 that transformers reloads without missing or unexpected keys; the msgpack round trip. Causal-LM
 heads also decode through the cache and `generate` like transformers.
 
@@ -223,9 +223,16 @@ def _our_labels(built: Built, task: str) -> dict[str, np.ndarray]:
     raise AssertionError(task)
 
 
+def _remat_head(case: Case) -> str:
+    """The head whose gradients are also taken with remat: remat wraps the shared layer stack, which every
+    head of a case runs the same way, so one head per case checks it."""
+    return next((h for h in case.heads if h != "Model"), case.heads[0])
+
+
 @every_head
 def test_loss_and_gradients_match_with_and_without_remat(built):
-    """The head's loss (flaxformers.training.losses) and every gradient equal transformers' loss.backward()."""
+    """The head's loss (flaxformers.training.losses) and every gradient equal transformers' loss.backward()
+    (with gradient checkpointing too, for one head per case)."""
     ours, ref = built.ours, built.ref
     task = None if built.head == "Model" else task_for_model(ours)
     labels, torch_labels = ({}, {}) if task is None else _labels(built, task)
@@ -240,10 +247,12 @@ def test_loss_and_gradients_match_with_and_without_remat(built):
                                        model.config)
         return loss
 
-    remat = type(ours)(ours.config, _do_init=False, gradient_checkpointing=True)
-    assert remat.module.gradient_checkpointing
     value, grads = jax.value_and_grad(loss_fn(ours))(ours.params)
-    remat_value, remat_grads = jax.value_and_grad(loss_fn(remat))(ours.params)
+    checks = [("plain", value, grads)]
+    if built.head == _remat_head(built.case):
+        remat = type(ours)(ours.config, _do_init=False, gradient_checkpointing=True)
+        assert remat.module.gradient_checkpointing
+        checks.append(("remat", *jax.value_and_grad(loss_fn(remat))(ours.params)))
 
     ref.zero_grad()
     out = ref(**_torch(built.inputs), **_torch(torch_labels))
@@ -255,7 +264,7 @@ def test_loss_and_gradients_match_with_and_without_remat(built):
     expected = {tied.get(n, n): p.grad for n, p in ref.named_parameters() if p.grad is not None and n not in fixed}
     assert max(float(g.abs().max()) for g in expected.values()) > 0.01  # 100x the bound: 1e-4 binds
     rules = ours._conversion_rules(ours.config)
-    for what, v, g in (("plain", value, grads), ("remat", remat_value, remat_grads)):
+    for what, v, g in checks:
         assert_close(v, ref_loss.detach(), what=f"{what} loss")
         ours_grads = flax_to_state_dict(flatten(g), rules)
         assert set(expected) <= set(ours_grads), set(expected) - set(ours_grads)
@@ -315,7 +324,8 @@ def test_cached_decoding_equals_full_forward(built):
 # Beam search compiles the most; one family runs it (the engine is shared), every causal head runs greedy.
 @pytest.mark.parametrize("built, num_beams", [
     pytest.param(p, beams, marks=pytest.mark.xdist_group(f"encoders-{p[0]}"), id=f"{p[0]}-{p[1]}-{beams}")
-    for p in PAIRS if p[1] == "ForCausalLM" for beams in ((1, 3) if p[0] == "bert" else (1,))
+    for p in PAIRS if p[1] == "ForCausalLM" and p[0] != "xlm-roberta"  # XLM-R's modules are RoBERTa's
+    for beams in ((1, 3) if p[0] == "bert" else (1,))
 ], indirect=["built"])
 def test_generate_equals_transformers(built, num_beams):
     """A left-padded batch in one `generate` call equals transformers on each row alone."""

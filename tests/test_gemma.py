@@ -30,7 +30,13 @@ def _torch(ids) -> torch.Tensor:
     return torch.tensor(np.asarray(ids), dtype=torch.long)
 
 
-@pytest.fixture(scope="module", params=["gemma-mqa", "gemma-gqa", "gemma2", "gemma3"])
+def _on_the_case_worker(name: str) -> pytest.MarkDecorator:
+    """Run beside the harness's tests of case `name` (one xdist group), which built its models already."""
+    return pytest.mark.xdist_group(f"causal-{name}")
+
+
+@pytest.fixture(scope="module", params=[pytest.param(n, marks=_on_the_case_worker(n))
+                                        for n in ("gemma-mqa-legacy-gelu", "gemma-gqa", "gemma2", "gemma3")])
 def case(request, tmp_path_factory):
     return build(request.param, tmp_path_factory)
 
@@ -48,6 +54,7 @@ def test_sliding_layers_really_slide(case):
             assert np.all(weights[..., q - k >= 0] > 0)
 
 
+@_on_the_case_worker("gemma2")
 def test_softcaps_change_the_reference(tmp_path_factory):
     """Guard for the soft-capping variant: the caps must be active, or parity would not test them."""
     case = build("gemma2", tmp_path_factory)
@@ -67,6 +74,7 @@ def test_softcaps_change_the_reference(tmp_path_factory):
     assert (capped - uncapped).abs().max() > 0.05
 
 
+@_on_the_case_worker("gemma3")
 def test_bf16_path(tmp_path_factory):
     case = build("gemma3", tmp_path_factory)
     bf16 = FlaxGemma3ForCausalLM(case.ours.config, dtype=jnp.bfloat16, _do_init=False)
@@ -81,6 +89,7 @@ def test_bf16_path(tmp_path_factory):
     assert (logits.argmax(-1) == expected.argmax(-1)).mean() > 0.9
 
 
+@_on_the_case_worker("gemma-gqa")
 def test_param_tree_is_transformers_4x_flax_layout(tmp_path_factory, tmp_path):
     """transformers 4.57's FlaxGemmaForCausalLM tree, so its flax_model.msgpack files load as they are."""
     case = build("gemma-gqa", tmp_path_factory)  # untied head, with biases
@@ -110,8 +119,9 @@ def test_gemma2_and_gemma3_param_names_are_pytorch_names(tmp_path_factory):
         assert norms | extra <= layer
 
 
+@_on_the_case_worker("gemma-mqa-legacy-gelu")
 def test_legacy_hidden_act_gelu_warns_and_means_tanh(tmp_path_factory, caplog):
-    case = build("gemma-mha-legacy-gelu", tmp_path_factory)
+    case = build("gemma-mqa-legacy-gelu", tmp_path_factory)
     with caplog.at_level(logging.WARNING, logger="flaxformers"):
         config = GemmaConfig.from_pretrained(case.path)
     assert config.hidden_act == "gelu" and config.hidden_activation_name == "gelu_pytorch_tanh"
@@ -122,6 +132,7 @@ def test_legacy_hidden_act_gelu_warns_and_means_tanh(tmp_path_factory, caplog):
     assert GemmaConfig(hidden_activation="gelu").hidden_activation_name == "gelu"  # exact GeLU on request
 
 
+@_on_the_case_worker("gemma3")
 def test_gemma3_4x_config_keys_read_like_transformers(tmp_path_factory):
     """rope_theta / rope_local_base_freq / rope_scaling / sliding_window_pattern, as Gemma 3 270M writes them."""
     case = build("gemma3", tmp_path_factory)
@@ -180,13 +191,15 @@ def test_bad_configs_give_clear_errors(config_cls, kwargs, match):
         config_cls(**kwargs)
 
 
+@_on_the_case_worker("gemma2")
 def test_wrong_family_class_errors(tmp_path_factory):
     case = build("gemma2", tmp_path_factory)
     with pytest.raises(ValueError, match="model_type='gemma2'"):
         FlaxGemmaForCausalLM.from_pretrained(case.path)
 
 
+@_on_the_case_worker("gemma-mqa-legacy-gelu")
 def test_token_ids_out_of_range_error(tmp_path_factory):
-    case = build("gemma-mqa", tmp_path_factory)
+    case = build("gemma-mqa-legacy-gelu", tmp_path_factory)
     with pytest.raises(ValueError, match="vocab_size=97"):
         case.ours(np.array([[1, 2, 97]]))
