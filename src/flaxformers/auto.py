@@ -99,6 +99,8 @@ FlaxAutoModelForSeq2SeqLM = _auto("FlaxAutoModelForSeq2SeqLM", "seq2seq-lm")
 FlaxAutoModelForImageClassification = _auto("FlaxAutoModelForImageClassification", "image-classification")
 FlaxAutoModelForVision2Seq = _auto("FlaxAutoModelForVision2Seq", "vision2seq")
 FlaxAutoModelForSpeechSeq2Seq = _auto("FlaxAutoModelForSpeechSeq2Seq", "speech-seq2seq")
+FlaxAutoModelForAudioClassification = _auto("FlaxAutoModelForAudioClassification", "audio-classification")
+FlaxAutoModelForCTC = _auto("FlaxAutoModelForCTC", "ctc")
 AUTO_CLASSES = {task: globals()[name] for task, name in registry.AUTO_TASKS.items()}
 
 

@@ -90,6 +90,9 @@ class FlaxPreTrainedModel(GenerationMixin):
     _keys_to_ignore_on_load_unexpected: ClassVar[tuple[str, ...]] = ()
     # PyTorch names that hold a copy of another weight when `tie_word_embeddings` is set.
     _tied_weights_keys: ClassVar[dict[str, str]] = {}
+    # (regex, replacement) from the name a Flax path spells to the checkpoint's (4.57 Flax's `lm_head` is
+    # PyTorch's `proj_out` in some speech models)
+    _checkpoint_renames: ClassVar[tuple[tuple[str, str], ...]] = ()
     # Variable collections kept next to `params` (batch norm's `batch_stats`). With any, `model.params`
     # is the whole state `{"params": ..., "batch_stats": ...}`, as transformers 4.x Flax kept it, and
     # `train=True` returns `(outputs, {"batch_stats": ...})` with the updated statistics.
@@ -394,6 +397,7 @@ class FlaxPreTrainedModel(GenerationMixin):
         tied = cls._tied_weights_keys if getattr(config, "tie_word_embeddings", False) else {}
         return ConversionRules(
             base_model_prefix=cls.base_model_prefix,
+            renames=cls._checkpoint_renames,
             ignore_unexpected=cls._keys_to_ignore_on_load_unexpected,
             tied=dict(tied),
             collections=("params", *cls._state_collections) if cls._state_collections else (),

@@ -36,6 +36,9 @@ AUTO_TASKS: dict[str, str] = {
     "image-classification": "FlaxAutoModelForImageClassification",
     "vision2seq": "FlaxAutoModelForVision2Seq",
     "speech-seq2seq": "FlaxAutoModelForSpeechSeq2Seq",
+    # 4.57 had these mappings (its FLAX_MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING) without Flax Auto classes
+    "audio-classification": "FlaxAutoModelForAudioClassification",
+    "ctc": "FlaxAutoModelForCTC",
 }
 
 

@@ -33,9 +33,16 @@ LEAF_RULES: dict[str, tuple[str, bool]] = {
     "weight": ("weight", False),
     "mean": ("running_mean", False),
     "var": ("running_var", False),
+    # weight norm (4.57 Flax's names): PyTorch's parametrization of `weight` along its last axis
+    "weight_g": ("parametrizations.weight.original0", False),
+    "weight_v": ("parametrizations.weight.original1", False),
 }
 # Legacy PyTorch names found in old checkpoints (TF-converted BERT uses gamma/beta).
-LEGACY_RENAMES: tuple[tuple[str, str], ...] = ((r"\.gamma$", ".weight"), (r"\.beta$", ".bias"))
+# Weight norm's `weight_g`/`weight_v` are the names of torch's older `weight_norm`.
+LEGACY_RENAMES: tuple[tuple[str, str], ...] = (
+    (r"\.gamma$", ".weight"), (r"\.beta$", ".bias"),
+    (r"\.weight_g$", ".parametrizations.weight.original0"), (r"\.weight_v$", ".parametrizations.weight.original1"),
+)
 # PyTorch buffers that no Flax model holds: BatchNorm's step counter (written as 0 on save).
 IGNORED_BUFFERS: tuple[str, ...] = (r"\.num_batches_tracked$",)
 
@@ -45,6 +52,8 @@ class ConversionRules:
     """What a model class says about its checkpoints."""
 
     base_model_prefix: str
+    # (regex, replacement) on the name a Flax path spells, for modules 4.57 Flax named otherwise than PyTorch
+    renames: tuple[tuple[str, str], ...] = ()
     ignore_unexpected: tuple[str, ...] = ()  # regexes of checkpoint names that may be left over
     tied: dict[str, str] = field(default_factory=dict)  # checkpoint name -> the name it is tied to
     # Variable collections of a model whose state is `{"params": ..., "batch_stats": ...}` (as 4.x Flax
@@ -87,10 +96,13 @@ def unflatten(flat: FlatParams) -> dict[str, Any]:
     return tree
 
 
-def pt_name(path: tuple[str, ...]) -> tuple[str, bool]:
+def pt_name(path: tuple[str, ...], rules: ConversionRules | None = None) -> tuple[str, bool]:
     """The PyTorch name of a Flax path, and whether the layout transposes."""
     leaf, transpose = LEAF_RULES.get(path[-1], (path[-1], False))
-    return ".".join(path[:-1] + (leaf,)), transpose
+    name = ".".join(path[:-1] + (leaf,))
+    for pattern, repl in rules.renames if rules is not None else ():
+        name = re.sub(pattern, repl, name)
+    return name, transpose
 
 
 def kernel_to_flax(array: np.ndarray) -> np.ndarray:
@@ -214,7 +226,7 @@ def state_dict_to_flax(
     params: FlatParams = {}
     used: set[str] = set()
     for path, shape_struct in progress_bar(model_shapes.items(), "Loading weights", total=len(model_shapes)):
-        name, transpose = pt_name(path)
+        name, transpose = pt_name(path, rules)
         if name not in renamed:
             report.missing.append("/".join(path))
             continue
@@ -234,7 +246,7 @@ def flax_to_state_dict(params: FlatParams, rules: ConversionRules | None) -> dic
     """Flax params -> PyTorch names and layouts (the inverse of `state_dict_to_flax`)."""
     out = {}
     for path, value in drop_collections(params, rules)[0].items():
-        name, transpose = pt_name(path)
+        name, transpose = pt_name(path, rules)
         array = np.asarray(value)
         out[name] = kernel_to_torch(array) if transpose and array.ndim >= 2 else array
         if name.endswith(".running_var"):  # BatchNorm's step counter, which Flax does not keep

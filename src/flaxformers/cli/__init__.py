@@ -10,7 +10,7 @@ import sys
 from flaxformers.progress import enable_progress_bars
 
 # Subcommand modules under flaxformers.cli; each defines `register(subparsers)` and sets `func`.
-SUBCOMMANDS = ("generate", "chat", "serve", "embed", "fill_mask", "convert", "bench", "finetune")
+SUBCOMMANDS = ("generate", "chat", "serve", "embed", "fill_mask", "convert", "bench", "finetune", "transcribe")
 
 
 def build_parser() -> argparse.ArgumentParser:

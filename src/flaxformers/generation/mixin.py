@@ -263,9 +263,10 @@ class GenerationRequest:
         if getattr(config, "forced_decoder_ids", None):  # 4.57: index i forces the token at prompt length + i - 1
             forced = {prompt_len + int(index) - 1: token for index, token in config.forced_decoder_ids}
             processors.append(FlaxForceTokensLogitsProcessor(forced, start))
-        custom = extra.get("logits_processor")
-        if custom:
-            processors.extend(custom)
+        for processor in extra.get("logits_processor") or ():
+            # one that counts positions (a `start` field) counts them from the bucket's offset, as the built-in ones
+            counts = "start" in getattr(processor, "__dataclass_fields__", {})
+            processors.append(processor.replace(start=start) if counts else processor)
 
         top_k = int(config.top_k or 0)
         top_p = 1.0 if config.top_p is None else float(config.top_p)

@@ -46,6 +46,9 @@ TASKS: dict[str, Task] = {
     "text2text-generation": Task(f"{_HERE}.text2text_generation:Text2TextGenerationPipeline", "seq2seq-lm"),
     "summarization": Task(f"{_HERE}.text2text_generation:SummarizationPipeline", "seq2seq-lm"),
     "translation": Task(f"{_HERE}.text2text_generation:TranslationPipeline", "seq2seq-lm"),
+    # speech encoder-decoders generate; a CTC checkpoint (its `architectures`) loads as one
+    "automatic-speech-recognition": Task(f"{_HERE}.automatic_speech_recognition:AutomaticSpeechRecognitionPipeline",
+                                         "speech-seq2seq"),
     "image-classification": Task(f"{_HERE}.vision:ImageClassificationPipeline", "image-classification",
                                  preprocessors=("image_processor",)),
     "image-feature-extraction": Task(f"{_HERE}.vision:ImageFeatureExtractionPipeline", "base",
@@ -61,6 +64,7 @@ _TASK_OF_ARCHITECTURE = (("ForCausalLM", "text-generation"), ("LMHeadModel", "te
                          ("ForMaskedLM", "fill-mask"), ("ForSequenceClassification", "text-classification"),
                          ("ForTokenClassification", "token-classification"),
                          ("ForQuestionAnswering", "question-answering"),
+                         ("ForCTC", "automatic-speech-recognition"),
                          ("ForConditionalGeneration", "text2text-generation"), ("MTModel", "translation"),
                          ("ForImageClassification", "image-classification"))
 # What `pipeline()` passes to the embedder of sentence-embeddings rather than to the pipeline
@@ -123,6 +127,12 @@ def pipeline(task: str | None = None, model: Any = None, tokenizer: Any = None, 
         embedder = _embedder(model, tokenizer, dtype, model_kwargs or {},
                              {k: kwargs.pop(k) for k in _EMBEDDER_OPTIONS if k in kwargs})
         return spec.pipeline_class()(embedder, batch_size=batch_size, **kwargs)
+    if name == "automatic-speech-recognition":
+        from flaxformers.pipelines.automatic_speech_recognition import load_feature_extractor
+
+        kwargs["feature_extractor"] = load_feature_extractor(model, kwargs.get("feature_extractor"))
+        if isinstance(model, str | os.PathLike) and _architecture_suffix(model) == "ForCTC":
+            spec = Task(spec.pipeline, "ctc")
     if spec.preprocessors != ("tokenizer",):
         loaded = _load_model(spec, model, dtype, model_kwargs or {})
         preprocessors = {"tokenizer": lambda: _load_tokenizer(tokenizer, model),
@@ -131,6 +141,15 @@ def pipeline(task: str | None = None, model: Any = None, tokenizer: Any = None, 
                                      batch_size=batch_size, **kwargs)
     model, tokenizer = _load(spec, model, tokenizer, dtype, model_kwargs or {})
     return spec.pipeline_class()(model, tokenizer, batch_size=batch_size, **kwargs)
+
+
+def _architecture_suffix(model: str | os.PathLike) -> str | None:
+    path = os.path.join(os.fspath(model), "config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        architectures = json.load(f).get("architectures") or []
+    return "ForCTC" if any(a.endswith("ForCTC") for a in architectures) else None
 
 
 def _default_chat_loader(dtype: Any):

@@ -73,6 +73,26 @@ def _class_of_model(path_or_repo_id: str | os.PathLike, hub: dict[str, Any]) -> 
     return family.image_processor
 
 
+class AutoFeatureExtractor:
+    @staticmethod
+    def from_pretrained(path_or_repo_id: str | os.PathLike, **kwargs: Any) -> Any:
+        """The checkpoint's audio feature extractor: the class `preprocessor_config.json` names
+        (`feature_extractor_type`), which a family exports; keywords override its options."""
+        from flaxformers import registry
+
+        hub = {k: kwargs.pop(k) for k in _HUB_KEYS if k in kwargs}
+        config = read_preprocessor_config(path_or_repo_id, **hub)
+        if config is None:
+            raise FileNotFoundError(f"{os.fspath(path_or_repo_id)!r} has no {PREPROCESSOR_NAME}: an audio checkpoint "
+                                    "ships its feature extractor options there.")
+        name = config.get("feature_extractor_type")
+        cls = registry.export(name) if name else None
+        if not isinstance(cls, type):
+            raise ValueError(f"{PREPROCESSOR_NAME} names feature_extractor_type={name!r}, which flaxformers does "
+                             "not have (e.g. WhisperFeatureExtractor, Wav2Vec2FeatureExtractor).")
+        return cls(**{**config, **kwargs})
+
+
 class AutoImageProcessor:
     @staticmethod
     def from_pretrained(path_or_repo_id: str | os.PathLike, **kwargs: Any) -> ImageProcessor:
@@ -147,6 +167,6 @@ class AutoProcessor:
 
 
 __all__ = [
-    "AutoImageProcessor", "AutoProcessor", "BatchFeature", "ImageProcessor", "PREPROCESSOR_NAME", "Processor",
+    "AutoFeatureExtractor", "AutoImageProcessor", "AutoProcessor", "BatchFeature", "ImageProcessor", "PREPROCESSOR_NAME", "Processor",
     "image_processor_class", "load_image", "read_preprocessor_config",
 ]

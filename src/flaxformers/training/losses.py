@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import optax
 
 IGNORE_INDEX = -100
 Term = tuple[jax.Array, jax.Array]  # (sum of per-item losses, number of items)
@@ -65,6 +66,26 @@ def pretraining_loss(prediction_logits: jax.Array, seq_relationship_logits: jax.
                      next_sentence_label: jax.Array) -> jax.Array:
     """BertForPreTraining: masked LM plus next-sentence prediction."""
     return masked_lm_loss(prediction_logits, labels) + next_sentence_loss(seq_relationship_logits, next_sentence_label)
+
+
+def ctc_loss(logits: jax.Array, frame_mask: jax.Array, labels: jax.Array, blank_id: int, reduction: str = "sum",
+             zero_infinity: bool = False) -> jax.Array:
+    """Connectionist temporal classification loss of per-frame `logits` [B, T, V] (real frames: `frame_mask`
+    [B, T]) against `labels` [B, N] (negative ids are padding), as PyTorch's `ctc_loss`: "sum" over rows, or
+    "mean" of each row's loss over its label count; `zero_infinity` zeroes impossible alignments."""
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction={reduction!r} must be 'sum' or 'mean'.")
+    valid = labels >= 0
+    per_row = optax.ctc_loss(logits.astype(jnp.float32), 1.0 - frame_mask.astype(jnp.float32),
+                             jnp.where(valid, labels, 0), 1.0 - valid.astype(jnp.float32), blank_id=blank_id)  # [B]
+    # an alignment needs a frame per label plus a blank between repeated labels; optax gives a large finite
+    # loss where there is none, PyTorch inf (or 0 with zero_infinity)
+    repeats = jnp.sum(valid[:, 1:] & (labels[:, 1:] == labels[:, :-1]), axis=-1)
+    impossible = jnp.sum(frame_mask, axis=-1) < jnp.sum(valid, axis=-1) + repeats
+    per_row = jnp.where(impossible, 0.0 if zero_infinity else jnp.inf, per_row)
+    if reduction == "sum":
+        return jnp.sum(per_row)
+    return jnp.mean(per_row / jnp.maximum(jnp.sum(valid, axis=-1), 1))
 
 
 def resolve_problem_type(num_labels: int, labels: Any, problem_type: str | None = None) -> str:

@@ -20,6 +20,8 @@ class Architecture:
     decoder_norm_before_positions: bool = False  # the decoder normalises token embeddings before adding positions
     sinusoidal_positions: bool = False  # a fixed sin/cos table instead of learned `embed_positions`
     position_offset: int = 0  # learned positions are looked up at position + offset
+    key_bias: bool = True  # the attention's k_proj has a bias (Whisper's has none)
+    final_logits_bias: bool = True  # the LM head adds the checkpoint's `final_logits_bias` buffer
 
 
 # The defaults the BART-like configs of transformers 4.57 share.

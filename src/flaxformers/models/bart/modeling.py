@@ -10,7 +10,7 @@ model classes here. Param paths: `model/shared/embedding`,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -59,7 +59,8 @@ class FlaxBartAttention(nn.Module):
         d, n = cfg.d_model, self.num_heads
         spec = AttentionSpec(scale=(d // n) ** -0.5, causal=self.causal, dropout_rate=cfg.attention_dropout)
         heads = lambda x: x.reshape(*x.shape[:2], n, d // n)  # noqa: E731  [B, T, N, H]
-        key_proj, value_proj = _dense(cfg, d, self.dtype, "k_proj"), _dense(cfg, d, self.dtype, "v_proj")
+        key_proj = _dense(cfg, d, self.dtype, "k_proj", use_bias=cfg.architecture.key_bias)
+        value_proj = _dense(cfg, d, self.dtype, "v_proj")
         query = heads(_dense(cfg, d, self.dtype, "q_proj")(hidden))
         if key_value_states is None:
             out, weights = self_attention(self, query, heads(key_proj(hidden)), heads(value_proj(hidden)), spec,
@@ -243,8 +244,10 @@ class _HeadModule(nn.Module):
     gradient_checkpointing: bool = False
     remat_policy: Any = None
 
+    base_module: ClassVar[type[nn.Module]] = FlaxBartModule  # the encoder-decoder under the head
+
     def setup(self):
-        self.model = FlaxBartModule(self.config, self.dtype, self.gradient_checkpointing, self.remat_policy)
+        self.model = self.base_module(self.config, self.dtype, self.gradient_checkpointing, self.remat_policy)
         self.setup_head()
 
     def setup_head(self):
@@ -265,14 +268,21 @@ class FlaxBartForConditionalGenerationModule(_HeadModule):
         cfg = self.config
         if not cfg.tie_word_embeddings:
             self.lm_head = _dense(cfg, cfg.vocab_size, self.dtype, "lm_head", use_bias=False)
-        self.final_logits_bias = self.param("final_logits_bias", nn.initializers.zeros, (1, cfg.vocab_size))
+        if cfg.architecture.final_logits_bias:
+            self.final_logits_bias = self.param("final_logits_bias", nn.initializers.zeros, (1, cfg.vocab_size))
+
+    def output_embedding(self) -> jax.Array:
+        """The token embedding a tied head reads in place."""
+        return self.model.shared.embedding
 
     def logits(self, hidden):
         if self.config.tie_word_embeddings:
-            logits = tied_logits(hidden, self.model.shared.embedding, self.dtype)
+            logits = tied_logits(hidden, self.output_embedding(), self.dtype)
         else:
             logits = self.lm_head(hidden)
-        return logits + jax.lax.stop_gradient(self.final_logits_bias.astype(self.dtype))  # [B, T, V]
+        if not self.config.architecture.final_logits_bias:
+            return logits  # [B, T, V]
+        return logits + jax.lax.stop_gradient(self.final_logits_bias.astype(self.dtype))
 
     def decode(self, *args, return_dict=True, **kwargs):
         outputs = self.model.decode(*args, return_dict=return_dict, **kwargs)

@@ -1,0 +1,84 @@
+"""`pipeline("automatic-speech-recognition")`: audio to text with a speech encoder-decoder (generate; with
+`return_timestamps=True` the timestamped chunks) or a CTC model (greedy per-frame decoding)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from flaxformers.audio import audio_input
+from flaxformers.pipelines.base import DEFAULT_BATCH_SIZE, Pipeline, map_batched
+from flaxformers.processors import AutoFeatureExtractor
+
+
+class AutomaticSpeechRecognitionPipeline(Pipeline):
+    task = "automatic-speech-recognition"
+
+    def __init__(self, model: Any, tokenizer: Any, *, feature_extractor: Any = None,
+                 batch_size: int = DEFAULT_BATCH_SIZE, **options: Any):
+        if feature_extractor is None:
+            raise ValueError("The automatic-speech-recognition pipeline needs a feature extractor: pass a model "
+                             "directory with preprocessor_config.json, or feature_extractor=.")
+        self.feature_extractor = feature_extractor
+        super().__init__(model, tokenizer, batch_size=batch_size, **options)
+
+    def options(self, return_timestamps: bool | None = None, generate_kwargs: dict | None = None,
+                max_new_tokens: int | None = None) -> dict[str, Any]:
+        return {"return_timestamps": return_timestamps, "generate_kwargs": generate_kwargs,
+                "max_new_tokens": max_new_tokens}
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        options, batch_size = self._call_options(kwargs)
+        single = not isinstance(inputs, list | tuple)
+        out = map_batched(lambda batch: self._transcribe(batch, options), [inputs] if single else inputs, batch_size)
+        return out[0] if single else out
+
+    def _transcribe(self, batch: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+        rate = self.feature_extractor.sampling_rate
+        audio = [audio_input(item, rate) for item in batch]
+        if type(self.model).can_generate():
+            return self._generate(audio, options)
+        return self._ctc(audio)
+
+    def _generate(self, audio: list[np.ndarray], options: dict[str, Any]) -> list[dict[str, Any]]:
+        features = self.feature_extractor(audio, sampling_rate=self.feature_extractor.sampling_rate)
+        settings = dict(options.get("generate_kwargs") or {})
+        if options.get("max_new_tokens") is not None:
+            settings["max_new_tokens"] = options["max_new_tokens"]
+        timestamps = bool(options.get("return_timestamps"))
+        if timestamps:
+            settings["return_timestamps"] = True
+        sequences = np.asarray(self.model.generate(features[self.model.main_input_name], **settings).sequences)
+        out = []
+        for row in sequences:
+            text = self.tokenizer.decode(row, skip_special_tokens=True)
+            result: dict[str, Any] = {"text": text}
+            if timestamps:
+                result["chunks"] = self.tokenizer.decode(row, output_offsets=True)["offsets"]
+            out.append(result)
+        return out
+
+    def _ctc(self, audio: list[np.ndarray]) -> list[dict[str, Any]]:
+        """One waveform at a time, as transformers does: padding would change what a group-normed feature
+        encoder sees."""
+        out = []
+        for wave in audio:
+            inputs = self.feature_extractor(wave, sampling_rate=self.feature_extractor.sampling_rate)
+            logits = np.asarray(self.model(inputs["input_values"], attention_mask=inputs.get("attention_mask")).logits)
+            out.append({"text": self.tokenizer.decode(np.argmax(logits[0], axis=-1))})
+        return out
+
+
+def load_feature_extractor(model: Any, feature_extractor: Any) -> Any:
+    """A feature extractor given, or the one of the model's directory."""
+    import os
+
+    if feature_extractor is None and isinstance(model, str | os.PathLike):
+        feature_extractor = model
+    if isinstance(feature_extractor, str | os.PathLike):
+        return AutoFeatureExtractor.from_pretrained(feature_extractor)
+    return feature_extractor
+
+
+__all__ = ["AutomaticSpeechRecognitionPipeline", "load_feature_extractor"]

@@ -1,0 +1,316 @@
+"""Whisper against transformers' PyTorch classes on one tiny random checkpoint (2 layers, d_model 32).
+
+Whisper's source is log-mel features, not tokens, so it has its own file beside the seq2seq harness. The
+vocabulary is the tiny tokenizer's (`tokenizer_dir`), in a multilingual checkpoint's layout: 256 bytes and 5
+merges, eos/pad 261, start 262, the languages from 263 (en 263, de 265, fr 269), translate 363, transcribe
+364, no-timestamps 368, then 20 timestamps 369-388.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+import torch
+import transformers
+from _helpers import assert_close
+
+import flaxformers
+from flaxformers.auto import FlaxAutoModelForSpeechSeq2Seq
+from flaxformers.checkpoints.convert import flatten
+
+MEL, FRAMES, TGT = 8, 32, 5
+TINY = dict(vocab_size=389, num_mel_bins=MEL, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+            decoder_attention_heads=4, encoder_ffn_dim=40, decoder_ffn_dim=40, d_model=32,
+            max_source_positions=FRAMES // 2, max_target_positions=32, pad_token_id=261, bos_token_id=261,
+            eos_token_id=261, decoder_start_token_id=262, suppress_tokens=[3, 368], begin_suppress_tokens=[5, 261],
+            classifier_proj_size=12, num_labels=3)
+GENERATION = dict(lang_to_id={"<|en|>": 263, "<|fr|>": 269, "<|de|>": 265},
+                  task_to_id={"translate": 363, "transcribe": 364}, no_timestamps_token_id=368, is_multilingual=True,
+                  decoder_start_token_id=262, eos_token_id=261, pad_token_id=261, suppress_tokens=[3, 368],
+                  begin_suppress_tokens=[5, 261], max_initial_timestamp_index=6)
+FEATURES = np.random.RandomState(0).normal(size=(2, MEL, FRAMES)).astype(np.float32)
+TARGET = np.random.RandomState(1).randint(0, 261, (2, TGT)).astype(np.int32)
+
+
+def _torch(x) -> torch.Tensor:
+    return torch.tensor(np.asarray(x))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The checkpoint transformers saved (norms randomised), both sides loaded, and one forward each."""
+    torch.manual_seed(0)
+    ref = transformers.WhisperForConditionalGeneration(transformers.WhisperConfig(**TINY)).eval()
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            if "norm" in name:
+                p.normal_(1.0 if "weight" in name else 0.0, 0.5)
+    ref.generation_config = transformers.GenerationConfig(**GENERATION)
+    path = str(tmp_path_factory.mktemp("whisper"))
+    ref.save_pretrained(path)
+    ref = transformers.WhisperForConditionalGeneration.from_pretrained(path, attn_implementation="eager").eval()
+    ours = FlaxAutoModelForSpeechSeq2Seq.from_pretrained(path)
+    assert type(ours) is flaxformers.FlaxWhisperForConditionalGeneration
+    out = ours(FEATURES, decoder_input_ids=TARGET, output_hidden_states=True, output_attentions=True)
+    with torch.no_grad():
+        expected = ref(_torch(FEATURES), decoder_input_ids=_torch(TARGET), output_hidden_states=True,
+                       output_attentions=True)
+    return path, ref, ours, out, expected
+
+
+def test_logits_hidden_states_attentions_match(tiny):
+    _, _, _, out, expected = tiny
+    assert_close(out.logits, expected.logits, what="logits")
+    assert_close(out.encoder_last_hidden_state, expected.encoder_last_hidden_state, what="encoder_last_hidden_state")
+    for field in ("encoder_hidden_states", "decoder_hidden_states", "encoder_attentions", "decoder_attentions",
+                  "cross_attentions"):
+        ours, ref = getattr(out, field), getattr(expected, field)
+        assert len(ours) == len(ref), field
+        for i, (a, b) in enumerate(zip(ours, ref)):
+            assert_close(a, b, what=f"{field}[{i}]")
+
+
+def test_loss_with_labels_matches(tiny):
+    """Decoder inputs are the labels shifted right from the start token; -100 is ignored."""
+    _, ref, ours, _, _ = tiny
+    from flaxformers.training.losses import get_task_loss
+
+    labels = TARGET.copy()
+    labels[1, TGT - 2:] = -100
+    outputs = ours(FEATURES, decoder_input_ids=ours.prepare_decoder_input_ids_from_labels(labels))
+    loss = get_task_loss("seq2seq-lm")(outputs, {"labels": labels}, ours.config)
+    with torch.no_grad():
+        expected = ref(_torch(FEATURES), labels=_torch(labels).long()).loss
+    assert_close(loss, expected, what="loss")
+
+
+@pytest.mark.parametrize("head, weighted", [("WhisperModel", False), ("WhisperForAudioClassification", True)])
+def test_heads_match(tiny, tmp_path, head, weighted):
+    path = tiny[0]
+    torch.manual_seed(1)
+    ref = getattr(transformers, head).from_pretrained(path, use_weighted_layer_sum=weighted,
+                                                      attn_implementation="eager").eval()
+    if weighted:  # transformers starts them equal, which would hide a wrong order
+        with torch.no_grad():
+            ref.layer_weights.normal_()
+    ref.save_pretrained(tmp_path)
+    ours = getattr(flaxformers, "Flax" + head).from_pretrained(tmp_path)
+    with torch.no_grad():
+        if head == "WhisperModel":
+            expected = ref(_torch(FEATURES), decoder_input_ids=_torch(TARGET)).last_hidden_state
+            got = ours(FEATURES, decoder_input_ids=TARGET).last_hidden_state
+        else:
+            expected = ref(_torch(FEATURES)).logits
+            got = ours(FEATURES).logits
+    assert_close(got, expected, what=f"{head} output")
+
+
+def test_encode_then_cached_decode_equals_full_forward(tiny):
+    _, _, ours, out, expected = tiny
+    encoder_outputs = ours.encode(FEATURES)
+    assert_close(encoder_outputs.last_hidden_state, expected.encoder_last_hidden_state, what="encode")
+    cache = ours.init_cache(2, TGT, encoder_outputs)
+    step = jax.jit(lambda ids, cache, positions: ours.decode(
+        ids, encoder_outputs, past_key_values=cache, decoder_attention_mask=np.ones((2, TGT), np.int32),
+        decoder_position_ids=positions))
+    logits = []
+    for t in range(TGT):
+        out = step(TARGET[:, t:t + 1], cache, np.full((2, 1), t, np.int32))
+        logits.append(np.asarray(out.logits))
+        cache = out.past_key_values
+    assert_close(np.concatenate(logits, axis=1), expected.logits, what="cached decode vs full")
+
+
+def test_save_then_load_in_transformers_and_msgpack(tiny, tmp_path):
+    _, _, ours, out, _ = tiny
+    ours.save_pretrained(tmp_path / "pt")
+    reloaded, info = transformers.WhisperForConditionalGeneration.from_pretrained(tmp_path / "pt",
+                                                                                 output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    with torch.no_grad():
+        expected = reloaded.eval()(_torch(FEATURES), decoder_input_ids=_torch(TARGET)).logits
+    assert_close(out.logits, expected, what="transformers reload")
+    with open(tmp_path / "pt" / "config.json") as f:
+        assert json.load(f)["architectures"] == ["WhisperForConditionalGeneration"]
+    ours.save_pretrained(tmp_path / "msgpack", safe_serialization=False)
+    assert "flax_model.msgpack" in os.listdir(tmp_path / "msgpack")
+    again = type(ours).from_pretrained(tmp_path / "msgpack")
+    for key, value in flatten(ours.params).items():
+        np.testing.assert_array_equal(flatten(again.params)[key], value)
+
+
+def test_bad_features_name_the_expected_shape(tiny):
+    with pytest.raises(ValueError, match="num_mel_bins=8"):
+        tiny[2](FEATURES[:, :, :10], decoder_input_ids=TARGET)
+
+
+# --- generate: Whisper's prompt (language, task, no-timestamps), suppression; greedy and beam ---------
+GENERATE_CASES = [
+    (dict(language="fr", task="translate"), 1),
+    (dict(language="german"), 3),
+    (dict(return_timestamps=True), 1),  # the language detected from the audio; the timestamp rules
+]
+
+
+def _assert_same_new_tokens(ours, expected: np.ndarray, max_new_tokens: int) -> None:
+    """4.57 returned the prompt too (transformers 5 returns the new tokens only), and keeps the budget."""
+    new = np.asarray(ours)[:, -max_new_tokens:]
+    np.testing.assert_array_equal(new[:, :expected.shape[1]], expected)
+    assert np.all(new[:, expected.shape[1]:] == 261)
+
+
+def _assert_same_first_segment(ours, expected: np.ndarray, max_new_tokens: int) -> None:
+    """With timestamps, transformers 5 decodes window after window from the last segment's end (its
+    sequential long-form loop) and joins them; the engine decodes one window: its tokens up to the first
+    closed segment (two timestamps in a row) are transformers'."""
+    timestamps = expected >= GENERATION["no_timestamps_token_id"] + 1
+    closed = np.where(timestamps[0, 1:] & timestamps[0, :-1])[0]
+    end = closed[0] + 2 if len(closed) else expected.shape[1]
+    assert end >= 4, "too short a segment to check the timestamp rules"
+    np.testing.assert_array_equal(np.asarray(ours)[:, -max_new_tokens:][:, :end], expected[:, :end])
+
+
+@pytest.mark.parametrize("settings, num_beams", GENERATE_CASES)
+def test_generate_matches_transformers(tiny, settings, num_beams):
+    _, ref, ours, _, _ = tiny
+    got = np.asarray(ours.generate(FEATURES, max_new_tokens=8, num_beams=num_beams, **settings).sequences)
+    with torch.no_grad():
+        expected = ref.generate(_torch(FEATURES), max_new_tokens=8, num_beams=num_beams, **settings).numpy()
+    if settings.get("return_timestamps"):
+        _assert_same_first_segment(got, expected, 8)
+    else:
+        _assert_same_new_tokens(got, expected, 8)
+    if "language" not in settings:
+        with torch.no_grad():
+            detected = ref.detect_language(_torch(FEATURES), generation_config=ref.generation_config).numpy()
+        np.testing.assert_array_equal(ours.detect_language(FEATURES), detected)
+        np.testing.assert_array_equal(got[:, 1], detected)
+
+
+def test_forced_decoder_ids_are_the_prompt(tiny):
+    """4.57's forced_decoder_ids ([[1, lang], [2, task], [3, notimestamps]]) give transformers 5's prompt."""
+    _, ref, ours, _, _ = tiny
+    got = ours.generate(FEATURES, max_new_tokens=8, forced_decoder_ids=[[1, 265], [2, 364], [3, 368]]).sequences
+    with torch.no_grad():
+        expected = ref.generate(_torch(FEATURES), max_new_tokens=8, language="de", task="transcribe").numpy()
+    np.testing.assert_array_equal(np.asarray(got)[:, :4], [[262, 265, 364, 368]] * 2)
+    _assert_same_new_tokens(got, expected, 8)
+
+
+# --- feature extractor and tokenizer -------------------------------------------------------------------
+def test_feature_extractor_matches_transformers():
+    """Padded to 30 s (and truncated), normalised or not, with the frame mask; and padding='longest'."""
+    from flaxformers import WhisperFeatureExtractor
+
+    rng = np.random.RandomState(0)
+    seconds = np.arange(16000 * 3) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * seconds) + 0.05 * rng.normal(size=seconds.shape)).astype(np.float32)
+    audio = [tone, 0.1 * rng.normal(size=40_001).astype(np.float32)]
+    ref, ours = transformers.WhisperFeatureExtractor(), WhisperFeatureExtractor()
+    for settings in ({}, {"do_normalize": True, "return_attention_mask": True},
+                     {"padding": "longest", "return_attention_mask": True}, {"max_length": 16000}):
+        expected = ref(audio, sampling_rate=16000, return_tensors="np", **settings)
+        got = ours(audio, sampling_rate=16000, **settings)
+        assert_close(got["input_features"], expected["input_features"], what=f"log-mel {settings}")
+        if "attention_mask" in expected:
+            np.testing.assert_array_equal(got["attention_mask"], expected["attention_mask"])
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory) -> str:
+    """A tiny byte-level BPE with Whisper's special tokens (every language, so ids follow Whisper's layout)
+    and 20 timestamp tokens, saved as tokenizer.json."""
+    import tokenizers
+    from tokenizers import AddedToken, decoders, models, pre_tokenizers
+
+    from flaxformers.models.whisper.generation import LANGUAGES
+
+    merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("Ġ", "a"), ("o", "n")]
+    vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    vocab.update({a + b: len(vocab) + i for i, (a, b) in enumerate(merges)})
+    backend = tokenizers.Tokenizer(models.BPE(vocab, merges))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|startoftranscript|>", *(f"<|{code}|>" for code in LANGUAGES), "<|translate|>",
+                "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
+    backend.add_special_tokens([AddedToken(s, special=True) for s in specials])
+    backend.add_tokens([AddedToken(f"<|{i * 0.02:.2f}|>", special=False) for i in range(20)])
+    path = str(tmp_path_factory.mktemp("whisper-tokenizer"))
+    backend.save(os.path.join(path, "tokenizer.json"))
+    with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "WhisperTokenizer", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
+                   "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+                   "additional_special_tokens": specials[1:]}, f)
+    return path
+
+
+def test_tokenizer_prefix_and_timestamps_match_transformers(tokenizer_dir):
+    ref = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)
+    ours = flaxformers.AutoTokenizer.from_pretrained(tokenizer_dir)
+    assert type(ours).__name__ == "WhisperTokenizer"
+    text = "the cat on a hat"
+    assert ours.encode(text) == ref(text).input_ids
+    for language, task in (("fr", "transcribe"), ("german", "translate")):
+        ref.set_prefix_tokens(language=language, task=task)
+        ours.set_prefix_tokens(language=language, task=task)
+        assert ours.encode(text) == ref(text).input_ids
+    assert ours.get_decoder_prompt_ids(task="transcribe", language="en") == [
+        tuple(x) for x in ref.get_decoder_prompt_ids(task="transcribe", language="en")]
+    ts = ours.timestamp_begin
+    words = lambda text: ours.encode(text, add_special_tokens=False)  # noqa: E731
+    # two segments, then a timestamp going back: the next 30 s window
+    sequence = [ours.convert_tokens_to_ids("<|startoftranscript|>"), ts, *words(" the cat"), ts + 5, ts + 5,
+                *words(" on a hat"), ts + 12, ts + 2, *words(" the"), ts + 4, ours.eos_token_id]
+    for settings in ({}, {"skip_special_tokens": True}, {"decode_with_timestamps": True}, {"output_offsets": True}):
+        assert ours.decode(sequence, **settings) == ref.decode(sequence, **settings), settings
+
+
+@pytest.fixture(scope="module")
+def asr(tiny, tokenizer_dir, tmp_path_factory) -> tuple[str, object]:
+    """The tiny checkpoint with the tokenizer and a feature extractor whose 1 s window is the encoder's 32
+    frames, and our pipeline loaded from that directory."""
+    import shutil
+
+    path = str(tmp_path_factory.mktemp("whisper-asr"))
+    shutil.copytree(tiny[0], path, dirs_exist_ok=True)
+    shutil.copytree(tokenizer_dir, path, dirs_exist_ok=True)
+    transformers.WhisperFeatureExtractor(feature_size=MEL, chunk_length=1, hop_length=500).save_pretrained(path)
+    return path, flaxformers.pipeline("automatic-speech-recognition", model=path)
+
+
+SPEECH = [(0.3 * np.sin(2 * np.pi * 330 * np.arange(11000) / 16000)).astype(np.float32),
+          (0.1 * np.random.RandomState(5).normal(size=16000)).astype(np.float32)]
+SETTINGS = {"max_new_tokens": 8, "language": "en"}
+
+
+def test_pipeline_matches_transformers(asr):
+    """pipeline("automatic-speech-recognition") on a Whisper directory: features, generate, decoded text."""
+    path, ours = asr
+    expected = transformers.pipeline("automatic-speech-recognition", model=path)(SPEECH, generate_kwargs=SETTINGS)
+    assert ours(SPEECH, generate_kwargs=SETTINGS) == expected and expected[0]["text"]
+
+
+def test_transcribe_command_streams_the_text(asr, tmp_path, capsys, monkeypatch):
+    """`flaxformers transcribe` on a 48 kHz WAV file (resampled to 16 kHz), each 1 s window streamed (the
+    pipeline's loaded model: its compiled loop serves the stream too)."""
+    from scipy.io import wavfile
+
+    import flaxformers.cli.transcribe as transcribe
+    from flaxformers.audio import load_audio
+    from flaxformers.cli import main
+
+    path, pipe = asr
+    monkeypatch.setattr(transcribe, "_load", lambda _: (pipe.model, pipe.tokenizer, pipe.feature_extractor))
+    wave = np.concatenate([SPEECH[1], SPEECH[0]])  # two windows
+    high = np.interp(np.arange(3 * len(wave)) / 3, np.arange(len(wave)), wave)
+    wavfile.write(tmp_path / "speech.wav", 48000, (high * 32767).astype(np.int16))
+    assert main(["transcribe", "--model", path, "--language", "en", "--max-new-tokens", "8",
+                 str(tmp_path / "speech.wav")]) == 0
+    audio = load_audio(tmp_path / "speech.wav", 16000)
+    expected = transformers.pipeline("automatic-speech-recognition", model=path)(
+        [audio[:16000], audio[16000:]], generate_kwargs=SETTINGS)
+    assert capsys.readouterr().out.split("\n")[:2] == [e["text"] for e in expected]
