@@ -153,7 +153,8 @@ def _loaders(seeds: dict) -> dict[str, Callable[[str], object]]:
 
     shapes = {tuple(k.split("/")): SimpleNamespace(shape=tuple(v)) for k, v in seeds["shapes"].items()}
     rules = seeds["rules"]
-    rules = ConversionRules(rules["base_model_prefix"], tuple(rules["ignore_unexpected"]), rules["tied"])
+    rules = ConversionRules(rules["base_model_prefix"], ignore_unexpected=tuple(rules["ignore_unexpected"]),
+                            tied=rules["tied"])
 
     def checkpoint(directory: str) -> object:  # what from_pretrained does before building the model
         return load.load_params(directory, shapes, rules, hub_kwargs={})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,7 @@ class ConversionRules:
     """What a model class says about its checkpoints."""
 
     base_model_prefix: str
+    _: KW_ONLY  # the rest by name: fields get added
     # (regex, replacement) on the name a Flax path spells, for modules 4.57 Flax named otherwise than PyTorch
     renames: tuple[tuple[str, str], ...] = ()
     ignore_unexpected: tuple[str, ...] = ()  # regexes of checkpoint names that may be left over

@@ -135,7 +135,7 @@ class TorchPreTrainedModel(nn.Module):
         `ignore_mismatched_sizes=True`); the rest is reported, not raised."""
         own = self.state_dict()
         tied = self.tied_weights()
-        rules = ConversionRules(self.base_model_prefix, self._keys_to_ignore_on_load_unexpected, tied)
+        rules = ConversionRules(self.base_model_prefix, ignore_unexpected=self._keys_to_ignore_on_load_unexpected, tied=tied)
         renamed = normalize_names(state, [tuple(k.split(".")) for k in own], rules)  # the Flax side's rules
         report = LoadReport()
         with torch.no_grad():
