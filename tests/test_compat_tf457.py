@@ -109,7 +109,7 @@ SPECS = [
 next(s for s in SPECS if s["name"] == "robertaprelayernorm-formaskedlm")["versions_differ"] = ["hidden_states.2"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one 4.57 subprocess, whichever worker the tests land on
 def artifacts(tmp_path_factory):
     if not os.path.exists(PYTHON):
         pytest.fail("transformers 4.57.6 venv missing: run `bash scripts/setup.sh --test` (it makes .venv-tf457)")
