@@ -1,6 +1,8 @@
 """Serving under load: `flaxformers serve` vs `transformers serve` on the same GGUF, in one run.
 
-Both servers load SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized to fp32 on both sides) and answer
+Both servers load SmolLM2-135M-Instruct (its Q4_1 GGUF dequantized to fp32 and written as a model
+directory by `flaxformers convert`, since `transformers serve` cannot take a GGUF file: its config has
+no `architectures`, and transformers will not save a GGUF-loaded model), and answer
 streamed chat completions (greedy, `max_tokens` new tokens each) from 1, 4 and 16 concurrent clients,
 each sending `--requests` requests one after another. Reported per server and concurrency: aggregate
 completion tokens/s, p50/p95 time to the first token, and the ratio to transformers. The sequential
@@ -21,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,6 +42,7 @@ def _free_port() -> int:
 
 
 def _wait_ready(base: str, process: subprocess.Popen, timeout: float = 900) -> None:
+    import urllib.error
     import urllib.request
 
     deadline = time.time() + timeout
@@ -46,21 +50,32 @@ def _wait_ready(base: str, process: subprocess.Popen, timeout: float = 900) -> N
         if process.poll() is not None:
             raise RuntimeError(f"the server at {base} exited with {process.returncode}")
         try:
-            with urllib.request.urlopen(f"{base}/v1/models", timeout=5) as response:
-                if response.status == 200:
-                    return
+            with urllib.request.urlopen(f"{base}/v1/models", timeout=5):
+                return
+        except urllib.error.HTTPError:  # it answers (transformers serve's /v1/models fails scanning the cache)
+            return
         except OSError:
             time.sleep(1.0)
     raise TimeoutError(f"the server at {base} did not come up in {timeout} s")
 
 
-def _start(kind: str, gguf: str, port: int, slots: int, extra: list[str]) -> tuple[subprocess.Popen, str]:
+def as_model_directory(gguf: str, directory: str) -> str:
+    """The GGUF as a model directory (fp32 weights equal to transformers' dequantization of the file, as
+    tests/test_smollm2_real.py checks; config; tokenizer.json): what both servers load."""
+    from flaxformers.cli import main as flaxformers_cli
+
+    if not os.path.exists(os.path.join(directory, "config.json")):
+        flaxformers_cli(["convert", gguf, directory])
+    return directory
+
+
+def _start(kind: str, model_dir: str, port: int, slots: int, extra: list[str]) -> tuple[subprocess.Popen, str]:
     if kind == "flaxformers":
-        command = [sys.executable, "-m", "flaxformers.cli", "serve", "--model", gguf, "--port", str(port),
+        command = [sys.executable, "-m", "flaxformers.cli", "serve", "--model", model_dir, "--port", str(port),
                    "--slots", str(slots), "--max-length", "1024", "--no-embeddings", "--model-id", "model"]
         model = "model"
     else:
-        model = f"{os.path.dirname(gguf)}:{os.path.basename(gguf)}"
+        model = model_dir
         command = [os.path.join(os.path.dirname(sys.executable), "transformers"), "serve", model, "--port", str(port),
                    *extra]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -70,16 +85,19 @@ def _start(kind: str, gguf: str, port: int, slots: int, extra: list[str]) -> tup
 def _one_request(client, model: str, question: str, max_tokens: int) -> tuple[float, int, float]:
     """(time to first token, completion tokens, total time) of one streamed chat completion."""
     start = time.perf_counter()
-    first, tokens = None, 0
+    first, tokens, pieces = None, 0, 0
     stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
                                             max_tokens=max_tokens, temperature=0, stream=True,
                                             stream_options={"include_usage": True})
     for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content and first is None:
-            first = time.perf_counter() - start
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces += 1
+            if first is None:
+                first = time.perf_counter() - start
         if chunk.usage is not None:
             tokens = chunk.usage.completion_tokens
-    return first if first is not None else float("nan"), tokens, time.perf_counter() - start
+    # a server that sends no usage chunk: its streamed pieces (one token each, or more)
+    return first if first is not None else float("nan"), tokens or pieces, time.perf_counter() - start
 
 
 def load(base: str, model: str, clients: int, requests: int, max_tokens: int) -> dict[str, float]:
@@ -141,14 +159,17 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=16)
     parser.add_argument("--transformers-args", default="", help="extra `transformers serve` flags, space separated")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--model-dir", default=os.path.join(tempfile.gettempdir(), "bench-serve-smollm2"),
+                        help="where the dequantized model directory is written once")
     args = parser.parse_args()
     from flaxformers.defaults import chat_gguf_path
 
     gguf = args.gguf or str(chat_gguf_path())
     results: dict = {"sequential": sequential_generate(gguf, args.max_tokens), "served": {}}
+    model_dir = as_model_directory(gguf, args.model_dir)
     for kind in ("flaxformers", "transformers"):
         port = _free_port()
-        process, model = _start(kind, gguf, port, args.slots, args.transformers_args.split())
+        process, model = _start(kind, model_dir, port, args.slots, args.transformers_args.split())
         try:
             _wait_ready(f"http://127.0.0.1:{port}", process)
             results["served"][kind] = {c: load(f"http://127.0.0.1:{port}", model, c, args.requests, args.max_tokens)
