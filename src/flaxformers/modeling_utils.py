@@ -537,5 +537,34 @@ class FlaxPreTrainedModel(GenerationMixin):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(config={type(self.config).__name__}, dtype={jnp.dtype(self.dtype).name})"
 
+class FlaxCrossAttendingDecoderModel(FlaxPreTrainedModel):
+    """4.57's call of a decoder-only model that may attend to given encoder states (XGLM; a BART-like
+    decoder alone): the encoder mask defaults to all ones when states come without one."""
 
-__all__ = ["FlaxPreTrainedModel", "CONFIG_NAME", "freeze"]
+    def __call__(
+        self,
+        input_ids,
+        attention_mask=None,
+        position_ids=None,
+        encoder_hidden_states: jax.Array | None = None,
+        encoder_attention_mask: jax.Array | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        train: bool = False,
+        params: dict | None = None,
+        past_key_values: dict | None = None,
+        dropout_rng: jax.Array | None = None,
+    ):
+        if encoder_hidden_states is not None and encoder_attention_mask is None:
+            encoder_attention_mask = jnp.ones(jnp.shape(encoder_hidden_states)[:2], dtype="i4")
+        inputs = self._token_inputs(input_ids, attention_mask, position_ids, past_key_values)
+        inputs["encoder_hidden_states"] = encoder_hidden_states
+        inputs["encoder_attention_mask"] = encoder_attention_mask
+        return self._apply(
+            inputs, params=params, past_key_values=past_key_values, dropout_rng=dropout_rng, train=train,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=return_dict,
+        )
+
+
+__all__ = ["FlaxPreTrainedModel", "FlaxCrossAttendingDecoderModel", "CONFIG_NAME", "freeze"]

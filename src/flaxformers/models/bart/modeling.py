@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flaxformers.modeling_seq2seq import Seq2SeqPreTrainedModel, stack_output
-from flaxformers.modeling_utils import FlaxPreTrainedModel
+from flaxformers.modeling_utils import FlaxCrossAttendingDecoderModel
 from flaxformers.models.bart.configuration import BartConfig
 from flaxformers.nn.attention import AttentionSpec, cross_attention, encoder_key_value, self_attention
 from flaxformers.nn.layers import activation, layer_norm, sinusoidal_positions, tied_logits
@@ -449,7 +449,7 @@ class FlaxBartForQuestionAnswering(FlaxBartPreTrainedModel):
     module_class = FlaxBartForQuestionAnsweringModule
 
 
-class FlaxBartDecoderPreTrainedModel(FlaxPreTrainedModel):
+class FlaxBartDecoderPreTrainedModel(FlaxCrossAttendingDecoderModel):
     """The decoder alone, as a causal LM (with optional cross-attention over given encoder states)."""
 
     config_class = BartConfig
@@ -468,31 +468,6 @@ class FlaxBartDecoderPreTrainedModel(FlaxPreTrainedModel):
         inputs["encoder_hidden_states"] = jnp.zeros((*input_shape, self.config.d_model), self.dtype)
         inputs["encoder_attention_mask"] = inputs["attention_mask"]
         return inputs
-
-    def __call__(
-        self,
-        input_ids,
-        attention_mask=None,
-        position_ids=None,
-        encoder_hidden_states: jax.Array | None = None,
-        encoder_attention_mask: jax.Array | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        train: bool = False,
-        params: dict | None = None,
-        past_key_values: dict | None = None,
-        dropout_rng: jax.Array | None = None,
-    ):
-        if encoder_hidden_states is not None and encoder_attention_mask is None:
-            encoder_attention_mask = jnp.ones(jnp.shape(encoder_hidden_states)[:2], dtype="i4")
-        inputs = self._token_inputs(input_ids, attention_mask, position_ids, past_key_values)
-        inputs["encoder_hidden_states"] = encoder_hidden_states
-        inputs["encoder_attention_mask"] = encoder_attention_mask
-        return self._apply(
-            inputs, params=params, past_key_values=past_key_values, dropout_rng=dropout_rng, train=train,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=return_dict,
-        )
 
 
 class FlaxBartForCausalLM(FlaxBartDecoderPreTrainedModel):

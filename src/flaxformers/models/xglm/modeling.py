@@ -12,10 +12,9 @@ import math
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from flaxformers.modeling_utils import FlaxPreTrainedModel
+from flaxformers.modeling_utils import FlaxCrossAttendingDecoderModel
 from flaxformers.models.xglm.configuration import XGLMConfig
 from flaxformers.nn.attention import AttentionSpec, MultiHeadAttention
 from flaxformers.nn.layers import activation, layer_norm, tied_logits
@@ -150,7 +149,7 @@ class FlaxXGLMForCausalLMModule(nn.Module):
         )
 
 
-class FlaxXGLMPreTrainedModel(FlaxPreTrainedModel):
+class FlaxXGLMPreTrainedModel(FlaxCrossAttendingDecoderModel):
     config_class = XGLMConfig
     base_model_prefix = "model"
     # The sinusoidal table: a buffer some older PyTorch checkpoints saved.
@@ -163,31 +162,6 @@ class FlaxXGLMPreTrainedModel(FlaxPreTrainedModel):
             inputs["encoder_hidden_states"] = jnp.zeros((*input_shape, self.config.d_model), self.dtype)
             inputs["encoder_attention_mask"] = inputs["attention_mask"]
         return inputs
-
-    def __call__(
-        self,
-        input_ids,
-        attention_mask=None,
-        position_ids=None,
-        encoder_hidden_states: jax.Array | None = None,
-        encoder_attention_mask: jax.Array | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        train: bool = False,
-        params: dict | None = None,
-        past_key_values: dict | None = None,
-        dropout_rng: jax.Array | None = None,
-    ):
-        if encoder_hidden_states is not None and encoder_attention_mask is None:
-            encoder_attention_mask = jnp.ones(jnp.shape(encoder_hidden_states)[:2], dtype="i4")
-        inputs = self._token_inputs(input_ids, attention_mask, position_ids, past_key_values)
-        inputs["encoder_hidden_states"] = encoder_hidden_states
-        inputs["encoder_attention_mask"] = encoder_attention_mask
-        return self._apply(
-            inputs, params=params, past_key_values=past_key_values, dropout_rng=dropout_rng, train=train,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=return_dict,
-        )
 
 
 class FlaxXGLMModel(FlaxXGLMPreTrainedModel):
