@@ -96,6 +96,26 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
         raise ValueError(f"Unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}.") from None
 
 
+class FeedForward(nn.Module):
+    """The classic transformer MLP: dense to `inner`, activation, dense back to `width`, dropout."""
+
+    inner: int
+    width: int
+    activation_name: str
+    dropout: float
+    init_range: float
+    names: tuple[str, str]  # the two dense layers' param names, as the family's checkpoints spell them
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden: jax.Array, deterministic: bool = True) -> jax.Array:
+        init = nn.initializers.normal(self.init_range)
+        hidden = nn.Dense(self.inner, dtype=self.dtype, kernel_init=init, name=self.names[0])(hidden)  # [B, T, F]
+        hidden = nn.Dense(self.width, dtype=self.dtype, kernel_init=init, name=self.names[1])(
+            activation(self.activation_name)(hidden))  # [B, T, D]
+        return nn.Dropout(self.dropout)(hidden, deterministic=deterministic)
+
+
 # --- ALiBi ---------------------------------------------------------------------------------------
 def alibi_slopes(num_heads: int) -> np.ndarray:
     """Per-head slopes of ALiBi, including head counts that are not a power of two."""

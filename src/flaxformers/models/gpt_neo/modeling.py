@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flaxformers.models.gpt_neo.configuration import GPTNeoConfig
 from flaxformers.nn.attention import AttentionSpec, MultiHeadAttention
 from flaxformers.nn.decoder import DecoderPreTrainedModel
-from flaxformers.nn.layers import activation, layer_norm, tied_logits
+from flaxformers.nn.layers import FeedForward, layer_norm, tied_logits
 from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import FlaxBaseModelOutput, FlaxCausalLMOutput
 
@@ -46,19 +46,6 @@ class FlaxGPTNeoAttention(nn.Module):
         return nn.Dropout(cfg.resid_dropout)(out, deterministic=deterministic), weights
 
 
-class FlaxGPTNeoMLP(nn.Module):
-    config: GPTNeoConfig
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, hidden, deterministic=True):
-        cfg = self.config
-        inner = cfg.intermediate_size if cfg.intermediate_size is not None else 4 * cfg.hidden_size
-        hidden = activation(cfg.activation_function)(_dense(cfg, inner, self.dtype, "c_fc")(hidden))  # [B, T, F]
-        hidden = _dense(cfg, cfg.hidden_size, self.dtype, "c_proj")(hidden)
-        return nn.Dropout(cfg.resid_dropout)(hidden, deterministic=deterministic)
-
-
 class FlaxGPTNeoBlock(nn.Module):
     config: GPTNeoConfig
     dtype: jnp.dtype = jnp.float32
@@ -78,7 +65,10 @@ class FlaxGPTNeoBlock(nn.Module):
             deterministic=deterministic, init_cache=init_cache,
         )
         hidden = hidden + attn_out
-        hidden = hidden + FlaxGPTNeoMLP(cfg, self.dtype, name="mlp")(
+        hidden = hidden + FeedForward(
+            4 * cfg.hidden_size if cfg.intermediate_size is None else cfg.intermediate_size, cfg.hidden_size,
+            cfg.activation_function, cfg.resid_dropout, cfg.initializer_range, ("c_fc", "c_proj"), self.dtype,
+            name="mlp")(
             layer_norm(eps, self.dtype, "ln_2")(hidden), deterministic=deterministic
         )
         return hidden, weights if output_attentions else None, None

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from flaxformers.models.gptj.configuration import GPTJConfig
 from flaxformers.nn.attention import AttentionSpec, MultiHeadAttention
 from flaxformers.nn.decoder import DecoderPreTrainedModel
-from flaxformers.nn.layers import activation, layer_norm, tied_logits
+from flaxformers.nn.layers import FeedForward, layer_norm, tied_logits
 from flaxformers.nn.rope import apply_rope, rope_cos_sin
 from flaxformers.nn.rope_config import RopeSpec
 from flaxformers.nn.stack import LayerStack
@@ -27,19 +27,6 @@ from flaxformers.outputs import FlaxBaseModelOutput, FlaxCausalLMOutput
 
 def _dense(cfg: GPTJConfig, features: int, dtype: jnp.dtype, name: str) -> nn.Dense:
     return nn.Dense(features, dtype=dtype, kernel_init=nn.initializers.normal(cfg.initializer_range), name=name)
-
-
-class FlaxGPTJMLP(nn.Module):
-    config: GPTJConfig
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, hidden, deterministic=True):
-        cfg = self.config
-        inner = cfg.n_inner if cfg.n_inner is not None else 4 * cfg.n_embd
-        hidden = activation(cfg.activation_function)(_dense(cfg, inner, self.dtype, "fc_in")(hidden))  # [B, T, F]
-        hidden = _dense(cfg, cfg.n_embd, self.dtype, "fc_out")(hidden)
-        return nn.Dropout(cfg.resid_pdrop)(hidden, deterministic=deterministic)
 
 
 class FlaxGPTJBlock(nn.Module):
@@ -65,7 +52,9 @@ class FlaxGPTJBlock(nn.Module):
             kernel_init=nn.initializers.normal(cfg.initializer_range), dtype=self.dtype, name="attn",
         )(normed, attention_mask, rotate=rotate, deterministic=deterministic, init_cache=init_cache)
         attn_out = nn.Dropout(cfg.resid_pdrop)(attn_out, deterministic=deterministic)
-        mlp_out = FlaxGPTJMLP(cfg, self.dtype, name="mlp")(normed, deterministic=deterministic)
+        mlp_out = FeedForward(
+            4 * cfg.n_embd if cfg.n_inner is None else cfg.n_inner, cfg.n_embd, cfg.activation_function,
+            cfg.resid_pdrop, cfg.initializer_range, ("fc_in", "fc_out"), self.dtype, name="mlp")(normed, deterministic=deterministic)
         return hidden + attn_out + mlp_out, weights if output_attentions else None, None
 
 
