@@ -163,15 +163,17 @@ def _assert_same_new_tokens(ours, expected: np.ndarray, max_new_tokens: int) -> 
     assert np.all(new[:, expected.shape[1]:] == 261)
 
 
-def _assert_same_first_segment(ours, expected: np.ndarray, max_new_tokens: int) -> None:
-    """With timestamps, transformers 5 decodes window after window from the last segment's end (its
-    sequential long-form loop) and joins them; the engine decodes one window: its tokens up to the first
-    closed segment (two timestamps in a row) are transformers'."""
-    timestamps = expected >= GENERATION["no_timestamps_token_id"] + 1
-    closed = np.where(timestamps[0, 1:] & timestamps[0, :-1])[0]
-    end = closed[0] + 2 if len(closed) else expected.shape[1]
-    assert end >= 4, "too short a segment to check the timestamp rules"
-    np.testing.assert_array_equal(np.asarray(ours)[:, -max_new_tokens:][:, :end], expected[:, :end])
+def _assert_same_joined_segments(ours, expected: np.ndarray, prompt_len: int) -> None:
+    """With timestamps transformers 5 decodes window after window (a window's unfinished segment is decoded
+    again from its start) and returns the segments' tokens end to end; ours has the prompt first."""
+    ours = np.asarray(ours)
+    assert ours.shape[1] == prompt_len + expected.shape[1]
+    np.testing.assert_array_equal(ours[:, prompt_len:], expected)
+
+
+def _closed_segments(tokens: np.ndarray) -> int:
+    timestamps = tokens >= GENERATION["no_timestamps_token_id"] + 1
+    return int(np.sum(timestamps[1:] & timestamps[:-1]))
 
 
 @pytest.mark.parametrize("settings, num_beams", GENERATE_CASES)
@@ -181,7 +183,8 @@ def test_generate_matches_transformers(tiny, settings, num_beams):
     with torch.no_grad():
         expected = ref.generate(_torch(FEATURES), max_new_tokens=8, num_beams=num_beams, **settings).numpy()
     if settings.get("return_timestamps"):
-        _assert_same_first_segment(got, expected, 8)
+        _assert_same_joined_segments(got, expected, 2)  # start and the detected language
+        assert all(_closed_segments(row) >= 2 for row in expected), "the loop must have several segments to join"
     else:
         _assert_same_new_tokens(got, expected, 8)
     if "language" not in settings:
@@ -199,6 +202,101 @@ def test_forced_decoder_ids_are_the_prompt(tiny):
         expected = ref.generate(_torch(FEATURES), max_new_tokens=8, language="de", task="transcribe").numpy()
     np.testing.assert_array_equal(np.asarray(got)[:, :4], [[262, 265, 364, 368]] * 2)
     _assert_same_new_tokens(got, expected, 8)
+
+
+# --- long-form: transformers 5's sequential decoding over several windows ----------------------------------
+LONG = np.random.RandomState(1).normal(size=(2, MEL, 80)).astype(np.float32)  # 2.5 windows, and 1.75
+LONG_MASK = np.ones((2, 80), np.int32)
+LONG_MASK[1, 56:] = 0
+LONG[1, :, 56:] = 0
+
+
+def _segments(rows) -> list[list[tuple]]:
+    return [[(round(float(s["start"]), 9), round(float(s["end"]), 9), np.asarray(s["tokens"]).tolist()) for s in row]
+            for row in rows]
+
+
+def _long_form(tiny, **settings) -> tuple:
+    """Ours and transformers' generate on the long batch, with segments; their segments must be equal."""
+    _, ref, ours, _, _ = tiny
+    got = ours.generate(LONG, attention_mask=LONG_MASK, max_new_tokens=8, return_segments=True, **settings)
+    with torch.no_grad():
+        expected = ref.generate(_torch(LONG), attention_mask=_torch(LONG_MASK), max_new_tokens=8,
+                                return_segments=True, **settings)
+    assert _segments(got.segments) == _segments(expected["segments"])
+    _assert_same_joined_segments(got.sequences, expected["sequences"].numpy(), 2)
+    return got, expected
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_long_form_matches_transformers(tiny, num_beams):
+    """A batch of 2.5 and 1.75 windows (its attention_mask), greedy and beam: segments (times, tokens) and the
+    joined sequences equal transformers 5's, across windows that start at the last closed segment's end."""
+    got, _ = _long_form(tiny, num_beams=num_beams)
+    ends = [[s["end"] for s in row] for row in got.segments]
+    assert all(len(row) >= 4 for row in ends) and max(ends[0]) > 1.0, ends  # several segments, past one window
+
+
+def _spy(monkeypatch, owner, name: str, record: list, what) -> None:
+    """Record `what(result, *args)` of each call to `owner.name` (transformers' own decisions and values)."""
+    original = getattr(owner, name)
+    static = isinstance(owner.__dict__.get(name), staticmethod)
+
+    def spy(*args, **kwargs):
+        result = original(*args, **kwargs)
+        record.append(what(result, *args))
+        return result
+
+    monkeypatch.setattr(owner, name, staticmethod(spy) if static else spy)
+
+
+def _midpoint(values: list[float]) -> float:
+    """A threshold in the widest gap between the middle values, so some windows fall on each side."""
+    v = sorted(set(values))
+    v = v[1:-1] if len(v) > 3 else v
+    i = int(np.argmax(np.diff(v)))
+    return (v[i] + v[i + 1]) / 2
+
+
+def test_no_speech_windows_are_skipped_as_in_transformers(tiny, monkeypatch):
+    """A window whose <|nospeech|> probability beats no_speech_threshold (and whose log-probability is low)
+    is skipped: the threshold set between transformers' probabilities skips some windows, not all."""
+    from transformers.generation.logits_process import WhisperNoSpeechDetection
+    from transformers.models.whisper.generation_whisper import WhisperGenerationMixin
+
+    probs, decisions = [], []
+    _spy(monkeypatch, WhisperNoSpeechDetection, "__call__", probs, lambda _, self, *a: self._no_speech_prob.tolist())
+    with torch.no_grad():
+        tiny[1].generate(_torch(LONG), attention_mask=_torch(LONG_MASK), max_new_tokens=8, temperature=(0.0,),
+                         logprob_threshold=-100.0, no_speech_threshold=1.0)
+    threshold = _midpoint([p for step in probs for p in step])
+    _spy(monkeypatch, WhisperGenerationMixin, "_need_fallback", decisions, lambda result, *a: result[1])
+    _long_form(tiny, temperature=(0.0,), logprob_threshold=0.0, no_speech_threshold=threshold)
+    assert any(decisions) and not all(decisions), decisions
+
+
+@pytest.mark.parametrize("threshold", ["logprob_threshold", "compression_ratio_threshold"])
+def test_fallback_decisions_match_transformers(tiny, monkeypatch, threshold):
+    """With a threshold between transformers' values some windows fail it and are decoded again (greedy at
+    temperature 0 twice, so the tokens stay comparable): the same windows as transformers', counted by
+    decode calls on both sides."""
+    import flaxformers.generation.mixin as mixin
+    from transformers.generation.utils import GenerationMixin
+    from transformers.models.whisper.generation_whisper import WhisperGenerationMixin
+
+    values, ref_calls, our_calls = [], [], []
+    name = "_retrieve_avg_logprobs" if threshold == "logprob_threshold" else "_retrieve_compression_ratio"
+    _spy(monkeypatch, WhisperGenerationMixin, name, values, lambda result, *a: float(result))
+    with torch.no_grad():
+        tiny[1].generate(_torch(LONG), attention_mask=_torch(LONG_MASK), max_new_tokens=8, temperature=(0.0,),
+                         **{threshold: -100.0 if threshold == "logprob_threshold" else 100.0})
+    _spy(monkeypatch, GenerationMixin, "generate", ref_calls, lambda *a: 1)
+    _spy(monkeypatch, mixin.GenerationMixin, "generate", our_calls, lambda *a: 1)
+    # the tiny model's 8-token windows all compress alike: a ratio threshold just below sends them all back
+    limit = _midpoint(values) if threshold == "logprob_threshold" else min(values) - 0.01
+    _long_form(tiny, temperature=(0.0, 0.0), **{threshold: limit})
+    windows = 3  # 2.5 windows, decoded from segment ends: at least 3 decodes without fallback
+    assert len(ref_calls) > windows and len(our_calls) == len(ref_calls), (our_calls, ref_calls)
 
 
 # --- feature extractor and tokenizer -------------------------------------------------------------------

@@ -69,6 +69,10 @@ class GenerationMixin:
     """Adds `generate` to models with `is_causal_lm = True` or `is_seq2seq_lm = True`."""
 
     # --- transformers 4.57's per-model hooks, written once --------------------------------------
+    # A model whose decoder prompts may start before the start token (text conditioning the decoding) takes
+    # `decoder_input_ids` as they are, as transformers 5 does for it.
+    decoder_prompt_is_complete: bool = False
+
     def prepare_inputs_for_generation(self, input_ids, max_length: int, attention_mask=None) -> dict[str, Any]:
         """A fresh cache for `max_length`, the cache-wide attention mask and the prompt's position ids."""
         batch_size, seq_length = input_ids.shape
@@ -380,7 +384,7 @@ def _decoder_prompt(model: Any, config: GenerationConfig, batch: int, decoder_in
     ids, _ = _checked_tokens(model, decoder_input_ids, None, "decoder_input_ids", xp)
     if ids.shape[0] != batch:
         raise ValueError(f"decoder_input_ids has {ids.shape[0]} rows but the source has {batch}; pass one per source.")
-    if isinstance(ids, jax.core.Tracer) or not np.all(ids[:, 0] != start):
+    if isinstance(ids, jax.core.Tracer) or not np.all(ids[:, 0] != start) or model.decoder_prompt_is_complete:
         return ids
     return np.concatenate([starts, ids], axis=1)
 

@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from flaxformers.generation.config import GenerationConfig
+from flaxformers.generation.engine import apply_processors
+from flaxformers.generation.mixin import GenerationRequest
 from flaxformers.modeling_seq2seq import Seq2SeqPreTrainedModel, stack_output
 from flaxformers.models.bart.modeling import (
     LN_EPS,
@@ -28,6 +30,7 @@ from flaxformers.models.bart.modeling import (
     FlaxBartStack,
     _embed,
 )
+from flaxformers.models.whisper import long_form
 from flaxformers.models.whisper.configuration import WhisperConfig
 from flaxformers.models.whisper.generation import (
     FlaxWhisperTimeStampLogitsProcessor,
@@ -215,6 +218,8 @@ class FlaxWhisperModel(FlaxWhisperPreTrainedModel):
 class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
     module_class = FlaxWhisperForConditionalGenerationModule
     is_seq2seq_lm = True
+    decoder_prompt_is_complete = True  # previous text and prompts come before the start token
+    input_stride = 2  # mel frames per encoder position (conv2's stride)
 
     def detect_language(self, input_features: Any, generation_config: GenerationConfig | None = None,
                         params: dict | None = None) -> np.ndarray:
@@ -228,16 +233,29 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
     def generate(self, input_features: Any, generation_config: GenerationConfig | None = None,
                  logits_processor: Any = None, return_timestamps: bool | None = None, task: str | None = None,
                  language: str | list[str] | None = None, is_multilingual: bool | None = None,
-                 params: dict | None = None, **kwargs: Any):
+                 params: dict | None = None, attention_mask: Any = None, prompt_ids: Any = None,
+                 prompt_condition_type: str | None = None, condition_on_prev_tokens: bool | None = None,
+                 temperature: float | tuple[float, ...] | None = None, compression_ratio_threshold: float | None = None,
+                 logprob_threshold: float | None = None, no_speech_threshold: float | None = None,
+                 num_segment_frames: int | None = None, time_precision: float = 0.02,
+                 time_precision_features: float = 0.01, return_segments: bool = False, **kwargs: Any):
         """Transcribe or translate `input_features` [B, mel, frames] through the generation engine.
 
         The decoder starts from Whisper's prompt, as transformers 5 builds it: the start token, the
         language token (`language="fr"`, "french" or "<|fr|>"; detected when the model is multilingual and
         none is given), the task token (`task="transcribe"` or "translate") and `<|notimestamps|>`.
         4.57's `forced_decoder_ids` (indices 1, 2, ...) become that prompt too. `suppress_tokens` and
-        `begin_suppress_tokens` apply as configured. With `return_timestamps=True` the prompt has no
-        `<|notimestamps|>` and the timestamp rules apply (`FlaxWhisperTimeStampLogitsProcessor`); decode the
-        sequences with `WhisperTokenizer.decode(..., output_offsets=True)`. Returns the prompt and the new tokens.
+        `begin_suppress_tokens` apply as configured.
+
+        A 30 s window without timestamps is one engine call, as in 4.57: the prompt and the new tokens.
+        Audio longer than 30 s (the feature extractor's `truncation=False, padding="longest",
+        return_attention_mask=True`; a batch needs that `attention_mask`), `return_timestamps=True`, or any
+        of transformers 5's long-form arguments (`temperature` (a tuple: fallback temperatures),
+        `compression_ratio_threshold`, `logprob_threshold`, `no_speech_threshold`, `condition_on_prev_tokens`,
+        `prompt_ids`, `prompt_condition_type`, `num_segment_frames`, `return_segments`) decode window after
+        window as transformers 5 does (`long_form.transcribe`): `sequences` are the prompt and every
+        segment's tokens end to end, `segments` (with `return_segments=True`) each row's
+        `{"start", "end", "tokens"}` in seconds.
         """
         config = (generation_config or self.generation_config or GenerationConfig.from_model_config(self.config)).copy()
         for key, value in (("task", task), ("language", language), ("is_multilingual", is_multilingual),
@@ -245,20 +263,147 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
                            ("forced_decoder_ids", kwargs.pop("forced_decoder_ids", None))):
             if value is not None:
                 setattr(config, key, value)
+        features = self._encoder_inputs(input_features)["input_features"]
+        window = num_segment_frames or self.input_stride * self.config.max_source_positions
+        long_form_audio = features.shape[-1] > window
+        if long_form_audio and return_timestamps is False:
+            raise ValueError(f"input_features have {features.shape[-1]} frames, more than one {window}-frame window: "
+                             "long-form generation predicts timestamps; pass return_timestamps=True (or None).")
+        sequential = {"temperature": temperature, "compression_ratio_threshold": compression_ratio_threshold,
+                      "logprob_threshold": logprob_threshold, "no_speech_threshold": no_speech_threshold,
+                      "condition_on_prev_tokens": condition_on_prev_tokens, "prompt_ids": prompt_ids,
+                      "prompt_condition_type": prompt_condition_type}
+        if not (long_form_audio or getattr(config, "return_timestamps", False) or return_segments
+                or any(v is not None for v in sequential.values())):
+            return self._generate_window(features, config, logits_processor, params, kwargs)
+        config.return_timestamps = bool(long_form_audio or getattr(config, "return_timestamps", False))
+        unknown = config.update(**kwargs)
+        if unknown:
+            raise ValueError(f"generate() got unknown keyword arguments {sorted(unknown)}; expected GenerationConfig "
+                             "keys (max_new_tokens, num_beams, ...) or Whisper's long-form arguments.")
+        return self._generate_sequential(features, attention_mask, config, logits_processor, params, window,
+                                         time_precision, time_precision_features, return_segments, **sequential)
+
+    def _generate_window(self, features: jax.Array, config: GenerationConfig, logits_processor: Any,
+                         params: dict | None, kwargs: dict[str, Any]):
+        """One engine call on one 30 s window (4.57's generate)."""
         settings = config.copy()
         settings.update(**kwargs)  # the prompt reads the settings this call will use
-        features = self._encoder_inputs(input_features)["input_features"]
         prompt = whisper_prompt(settings, features.shape[0], lambda: self.detect_language(features, settings, params))
         config.forced_decoder_ids = None  # they are the prompt now
-        processors = list(logits_processor or ())
-        if getattr(settings, "return_timestamps", False):
-            no_timestamps = required_setting(settings, "no_timestamps_token_id", "generate timestamps")
-            eos = settings.eos_token_id if settings.eos_token_id is not None else settings.bos_token_id
-            processors.insert(0, FlaxWhisperTimeStampLogitsProcessor(
-                no_timestamps + 1, int(eos if isinstance(eos, int) else eos[0]), np.int32(prompt.shape[1]),
-                getattr(settings, "max_initial_timestamp_index", None)))
+        processors = self._timestamp_processors(settings, prompt.shape[1], logits_processor)
         return super().generate(features, generation_config=config, params=params, decoder_input_ids=prompt,
                                 logits_processor=processors, **kwargs)
+
+    @staticmethod
+    def _timestamp_processors(config: GenerationConfig, prompt_len: int, logits_processor: Any) -> list:
+        """The caller's processors, after the timestamp rules when timestamps are on."""
+        processors = list(logits_processor or ())
+        if getattr(config, "return_timestamps", False):
+            no_timestamps = required_setting(config, "no_timestamps_token_id", "generate timestamps")
+            eos = config.eos_token_id if config.eos_token_id is not None else config.bos_token_id
+            processors.insert(0, FlaxWhisperTimeStampLogitsProcessor(
+                no_timestamps + 1, int(eos if isinstance(eos, int) else eos[0]), np.int32(prompt_len),
+                getattr(config, "max_initial_timestamp_index", None)))
+        return processors
+
+    def _generate_sequential(self, features: jax.Array, attention_mask: Any, config: GenerationConfig,
+                             logits_processor: Any, params: dict | None, window: int, time_precision: float,
+                             time_precision_features: float, return_segments: bool, **arguments: Any):
+        """transformers 5's sequential decoding: window after window, with fallback and no-speech skipping."""
+        batch, frames = features.shape[0], features.shape[-1]
+        if batch > 1 and frames > window and attention_mask is None:
+            raise ValueError("Batched long-form generation needs attention_mask [B, frames]: make the features with "
+                             "the feature extractor's return_attention_mask=True.")
+        max_frames = (np.asarray(attention_mask).sum(-1).astype(np.int64) if batch > 1 and frames > window
+                      else np.full(batch, frames, np.int64))
+        settings = self._long_form_settings(config, window, time_precision, time_precision_features, **arguments)
+        first = features[:, :, :window]
+        init = whisper_prompt(config, batch, lambda: self.detect_language(first, config, params))
+        config.forced_decoder_ids = None  # they are the prompt now
+        parent = super().generate
+
+        def decode(inputs: np.ndarray, prompt: np.ndarray, cfg: GenerationConfig):
+            processors = self._timestamp_processors(cfg, prompt.shape[1], logits_processor)
+            out = parent(inputs, generation_config=cfg, params=params, decoder_input_ids=prompt,
+                         logits_processor=processors)
+            new = np.asarray(out.sequences)[:, prompt.shape[1]:]
+            if settings.logprob_threshold is None:
+                return new, None
+            if cfg.num_beams > 1:
+                return new, np.asarray(out.scores)
+            return new, self._token_logprobs(inputs, prompt, new, cfg, processors, params)
+
+        no_speech = None
+        if settings.no_speech_threshold is not None:
+            token = required_setting(config, "no_timestamps_token_id", "detect silence") - 1  # <|nospeech|>
+            no_speech = lambda inputs, prompt, at: np.asarray(jax.nn.softmax(  # noqa: E731
+                self._logits(params, inputs, prompt, np.ones_like(prompt))[:, at], axis=-1)[:, token])
+        eos = config.eos_token_id if config.eos_token_id is not None else []
+        prev_sot = getattr(config, "prev_sot_token_id", None)
+        suppress = config.suppress_tokens or []
+        if prev_sot is None and len(suppress) >= 2:
+            prev_sot = int(suppress[-2])  # transformers' guess for checkpoints without prev_sot_token_id
+        segments = long_form.transcribe(np.asarray(features), max_frames, init, config, settings, decode, no_speech,
+                                        prev_sot, set(eos if isinstance(eos, list) else [eos]))
+        pad = config.pad_token_id if config.pad_token_id is not None else 0
+        joined = long_form.join_segments(segments, pad)
+        sequences = np.concatenate([init.astype(np.int64), joined], axis=1).astype(np.int32)
+        return long_form.FlaxWhisperGenerateOutput(sequences=jnp.asarray(sequences),
+                                                   segments=segments if return_segments else None)
+
+    def _long_form_settings(self, config: GenerationConfig, window: int, time_precision: float,
+                            time_precision_features: float, temperature: Any, compression_ratio_threshold: Any,
+                            logprob_threshold: Any, no_speech_threshold: Any, condition_on_prev_tokens: Any,
+                            prompt_ids: Any, prompt_condition_type: Any) -> long_form.LongFormSettings:
+        """generate()'s arguments over the generation config's, as transformers 5 resolves them."""
+        def setting(value: Any, key: str) -> Any:
+            return value if value is not None else getattr(config, key, None)
+
+        condition = bool(setting(condition_on_prev_tokens, "condition_on_prev_tokens"))
+        condition_type = prompt_condition_type or "first-segment"
+        if condition_type not in ("first-segment", "all-segments"):
+            raise ValueError(f"prompt_condition_type={condition_type!r} is not supported; expected 'first-segment' "
+                             "or 'all-segments'.")
+        if condition_type == "all-segments" and not condition:
+            raise ValueError("prompt_condition_type='all-segments' needs condition_on_prev_tokens=True.")
+        temperatures = tuple(temperature) if isinstance(temperature, list | tuple) else (temperature,)
+        return long_form.LongFormSettings(
+            temperatures=temperatures,
+            compression_ratio_threshold=setting(compression_ratio_threshold, "compression_ratio_threshold"),
+            logprob_threshold=setting(logprob_threshold, "logprob_threshold"),
+            no_speech_threshold=setting(no_speech_threshold, "no_speech_threshold"),
+            condition_on_prev_tokens=condition,
+            prompt_ids=None if prompt_ids is None else np.asarray(prompt_ids, np.int32).reshape(-1),
+            prompt_condition_type=condition_type, num_segment_frames=window, input_stride=self.input_stride,
+            time_precision=time_precision, time_precision_features=time_precision_features,
+            timestamp_begin=required_setting(config, "no_timestamps_token_id", "generate timestamps") + 1,
+            max_target_positions=self.config.max_target_positions, vocab_size=self.config.vocab_size)
+
+    def _logits(self, params: dict | None, features: Any, decoder_input_ids: Any, mask: Any) -> jax.Array:
+        """The decoder's logits [B, T, V] (one compiled forward per shape)."""
+        forward = self.__dict__.get("_compiled_logits")
+        if forward is None:
+            forward = self.__dict__["_compiled_logits"] = jax.jit(lambda p, f, ids, m: self(
+                f, decoder_input_ids=ids, decoder_attention_mask=m, params=p).logits)
+        return forward(params if params is not None else self.params, features, decoder_input_ids, mask)
+
+    def _token_logprobs(self, features: np.ndarray, prompt: np.ndarray, new: np.ndarray, config: GenerationConfig,
+                        processors: list, params: dict | None) -> np.ndarray:
+        """Each new token's log-probability [B, N] under the scores the engine chose it from (the logits
+        after the processors; transformers' `output_scores`), from one teacher-forced forward."""
+        request = GenerationRequest.build(self, features, None, config, False,
+                                          {"decoder_input_ids": prompt, "logits_processor": processors})
+        ids = np.concatenate([request.ids, new.astype(np.int32)], axis=1)  # [B, bucket + N]
+        mask = np.concatenate([request.mask, np.ones_like(new, np.int32)], axis=1)
+        logits = self._logits(params, request.encoder_inputs["input_features"], ids, mask)
+        cur_len = request.ids.shape[1] + np.arange(new.shape[1], dtype=np.int32)  # where each new token goes
+
+        def step(t, scores):  # scores [B, V]: the logits before position t
+            return jax.nn.log_softmax(apply_processors(request.processors, ids, scores, t), axis=-1)
+
+        logprobs = jax.vmap(step, in_axes=(0, 1), out_axes=1)(cur_len, logits[:, cur_len - 1])  # [B, N, V]
+        return np.take_along_axis(np.asarray(logprobs), new[..., None].astype(np.int64), axis=-1)[..., 0]
 
 
 class FlaxWhisperForAudioClassification(FlaxWhisperPreTrainedModel):
