@@ -280,9 +280,10 @@ def test_fallback_decisions_match_transformers(tiny, monkeypatch, threshold):
     """With a threshold between transformers' values some windows fail it and are decoded again (greedy at
     temperature 0 twice, so the tokens stay comparable): the same windows as transformers', counted by
     decode calls on both sides."""
-    import flaxformers.generation.mixin as mixin
     from transformers.generation.utils import GenerationMixin
     from transformers.models.whisper.generation_whisper import WhisperGenerationMixin
+
+    import flaxformers.generation.mixin as mixin
 
     values, ref_calls, our_calls = [], [], []
     name = "_retrieve_avg_logprobs" if threshold == "logprob_threshold" else "_retrieve_compression_ratio"
@@ -309,8 +310,10 @@ def test_feature_extractor_matches_transformers():
     tone = (0.3 * np.sin(2 * np.pi * 440 * seconds) + 0.05 * rng.normal(size=seconds.shape)).astype(np.float32)
     audio = [tone, 0.1 * rng.normal(size=40_001).astype(np.float32)]
     ref, ours = transformers.WhisperFeatureExtractor(), WhisperFeatureExtractor()
+    audio.append(0.1 * rng.normal(size=16000 * 31 + 123).astype(np.float32))  # longer than 30 s: long form's input
     for settings in ({}, {"do_normalize": True, "return_attention_mask": True},
-                     {"padding": "longest", "return_attention_mask": True}, {"max_length": 16000}):
+                     {"padding": "longest", "return_attention_mask": True}, {"max_length": 16000},
+                     {"truncation": False, "padding": "longest", "return_attention_mask": True}):
         expected = ref(audio, sampling_rate=16000, return_tensors="np", **settings)
         got = ours(audio, sampling_rate=16000, **settings)
         assert_close(got["input_features"], expected["input_features"], what=f"log-mel {settings}")
@@ -392,8 +395,24 @@ def test_pipeline_matches_transformers(asr):
     assert ours(SPEECH, generate_kwargs=SETTINGS) == expected and expected[0]["text"]
 
 
+LONG_SPEECH = np.concatenate([SPEECH[1], SPEECH[0], SPEECH[1][:8000]])  # 2.2 windows
+
+
+def test_pipeline_long_form_matches_transformers(asr):
+    """Audio longer than the window (here 1 s) is decoded window after window, as transformers 5's pipeline
+    does it (whole features, sequential long form); one of a window stays short-form beside it."""
+    path, ours = asr
+    ref = transformers.pipeline("automatic-speech-recognition", model=path)
+    for settings in ({}, {"return_timestamps": True}):
+        expected = ref([LONG_SPEECH, SPEECH[0]], generate_kwargs=SETTINGS, **settings)
+        got = ours([LONG_SPEECH, SPEECH[0]], generate_kwargs=SETTINGS, **settings)
+        assert got == expected, settings
+    assert len(expected[0]["chunks"]) >= 3, "the long audio must make several segments"
+
+
 def test_transcribe_command_streams_the_text(asr, tmp_path, capsys, monkeypatch):
-    """`flaxformers transcribe` on a 48 kHz WAV file (resampled to 16 kHz), each 1 s window streamed (the
+    """`flaxformers transcribe` on a 48 kHz WAV file (resampled to 16 kHz) longer than a window: decoded
+    window after window, each window's text streamed; --timestamps prints the segments' times (the
     pipeline's loaded model: its compiled loop serves the stream too)."""
     from scipy.io import wavfile
 
@@ -403,12 +422,24 @@ def test_transcribe_command_streams_the_text(asr, tmp_path, capsys, monkeypatch)
 
     path, pipe = asr
     monkeypatch.setattr(transcribe, "_load", lambda _: (pipe.model, pipe.tokenizer, pipe.feature_extractor))
-    wave = np.concatenate([SPEECH[1], SPEECH[0]])  # two windows
+    wave = LONG_SPEECH
     high = np.interp(np.arange(3 * len(wave)) / 3, np.arange(len(wave)), wave)
     wavfile.write(tmp_path / "speech.wav", 48000, (high * 32767).astype(np.int16))
-    assert main(["transcribe", "--model", path, "--language", "en", "--max-new-tokens", "8",
-                 str(tmp_path / "speech.wav")]) == 0
+    command = ["transcribe", "--model", path, "--language", "en", "--max-new-tokens", "8", str(tmp_path / "speech.wav")]
+    assert main(command) == 0
     audio = load_audio(tmp_path / "speech.wav", 16000)
-    expected = transformers.pipeline("automatic-speech-recognition", model=path)(
-        [audio[:16000], audio[16000:]], generate_kwargs=SETTINGS)
-    assert capsys.readouterr().out.split("\n")[:2] == [e["text"] for e in expected]
+    features = transformers.WhisperFeatureExtractor.from_pretrained(path)(
+        audio, sampling_rate=16000, truncation=False, padding="longest", return_tensors="pt")
+    with torch.no_grad():
+        segments = tiny_model(path).generate(features.input_features, return_segments=True, **SETTINGS)["segments"][0]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    texts = [tokenizer.decode(s["tokens"], skip_special_tokens=True) for s in segments]
+    assert capsys.readouterr().out == "".join(texts) + "\n"
+    assert main([*command, "--timestamps"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"[{float(s['start']):.2f} -> {float(s['end']):.2f}]{text}" for s, text in zip(segments, texts)]
+    assert len(segments) >= 3
+
+
+def tiny_model(path: str):
+    return transformers.WhisperForConditionalGeneration.from_pretrained(path, attn_implementation="eager").eval()

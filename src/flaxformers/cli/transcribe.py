@@ -1,7 +1,8 @@
 """`flaxformers transcribe --model PATH AUDIO.wav`: speech to text, streamed to stdout as it is decoded.
 
-A Whisper checkpoint transcribes (or, with --task translate, translates to English) each window of
-the audio in turn (the feature extractor's `chunk_length`, 30 s), streaming each window's text;
+A Whisper checkpoint transcribes (or, with --task translate, translates to English) the audio as
+transformers 5 does: one 30 s window streamed token by token, longer audio window after window from the
+last segment's end (sequential long form), each window's text streamed once its segments are final;
 --timestamps prints the timestamped segments instead. A CTC checkpoint (Wav2Vec2ForCTC) prints its
 greedy transcription. The audio is a WAV file, resampled to the model's rate.
 """
@@ -11,8 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import Any
-
-import numpy as np
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +36,22 @@ def _load(path: str) -> tuple[Any, Any, Any]:
     return auto.from_pretrained(path), AutoTokenizer.from_pretrained(path), AutoFeatureExtractor.from_pretrained(path)
 
 
+class SegmentPrinter:
+    """Prints each segment's text (decoded on its own, as transformers' pipeline decodes its chunks) as
+    long-form generation makes it final; the prompt is not printed."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer, self.prompt_done = tokenizer, False
+
+    def put(self, tokens: Any) -> None:
+        if self.prompt_done:
+            print(self.tokenizer.decode(tokens, skip_special_tokens=True), end="", flush=True)
+        self.prompt_done = True
+
+    def end(self) -> None:
+        print(flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from flaxformers.audio import load_audio
     from flaxformers.generation.streamers import TextStreamer
@@ -50,17 +65,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     settings: dict[str, Any] = {k: v for k, v in (("language", args.language), ("task", args.task),
                                                   ("max_new_tokens", args.max_new_tokens)) if v is not None}
-    window = features.n_samples
-    for start in range(0, max(len(audio), 1), window):
-        inputs = features(audio[start:start + window], sampling_rate=features.sampling_rate)["input_features"]
-        if args.timestamps:
-            row = np.asarray(model.generate(inputs, return_timestamps=True, **settings).sequences)[0]
-            offset = start / features.sampling_rate
-            for chunk in tokenizer.decode(row, output_offsets=True)["offsets"]:
-                begin, end = (t + offset for t in chunk["timestamp"])
-                print(f"[{begin:.2f} -> {end:.2f}]{chunk['text']}", flush=True)
-            continue
-        streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        model.generate(inputs, streamer=streamer, **settings)
+    # the whole audio: longer than one window it is decoded window after window (Whisper's long form)
+    whole = {"truncation": False, "padding": "longest"} if len(audio) > features.n_samples else {}
+    inputs = features(audio, sampling_rate=features.sampling_rate, **whole)
+    if args.timestamps:
+        out = model.generate(inputs["input_features"], return_timestamps=True, return_segments=True, **settings)
+        for segment in out.segments[0]:
+            text = tokenizer.decode(segment["tokens"], skip_special_tokens=True)
+            print(f"[{segment['start']:.2f} -> {segment['end']:.2f}]{text}", flush=True)
+    else:  # one window token by token; longer audio segment by segment, as each window is decoded
+        streamer = SegmentPrinter(tokenizer) if whole else TextStreamer(tokenizer, skip_prompt=True,
+                                                                         skip_special_tokens=True)
+        model.generate(inputs["input_features"], streamer=streamer, **settings)
     sys.stdout.flush()
     return 0

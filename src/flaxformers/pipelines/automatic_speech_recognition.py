@@ -42,22 +42,37 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         return self._ctc(audio)
 
     def _generate(self, audio: list[np.ndarray], options: dict[str, Any]) -> list[dict[str, Any]]:
-        features = self.feature_extractor(audio, sampling_rate=self.feature_extractor.sampling_rate)
+        """Audio of one window (30 s) batched; longer audio one at a time, decoded window after window
+        (Whisper's sequential long-form generation), as transformers 5's pipeline does."""
         settings = dict(options.get("generate_kwargs") or {})
         if options.get("max_new_tokens") is not None:
             settings["max_new_tokens"] = options["max_new_tokens"]
-        timestamps = bool(options.get("return_timestamps"))
-        if timestamps:
+        if options.get("return_timestamps"):
             settings["return_timestamps"] = True
-        sequences = np.asarray(self.model.generate(features[self.model.main_input_name], **settings).sequences)
-        out = []
-        for row in sequences:
-            text = self.tokenizer.decode(row, skip_special_tokens=True)
-            result: dict[str, Any] = {"text": text}
-            if timestamps:
-                result["chunks"] = self.tokenizer.decode(row, output_offsets=True)["offsets"]
-            out.append(result)
-        return out
+        window = getattr(self.feature_extractor, "n_samples", None)
+        long = [i for i, wave in enumerate(audio) if window is not None and len(wave) > window]
+        short = [i for i in range(len(audio)) if i not in long]
+        out: dict[int, dict[str, Any]] = {}
+        if short:
+            features = self.feature_extractor([audio[i] for i in short], sampling_rate=self.feature_extractor.sampling_rate)
+            rows = np.asarray(self.model.generate(features[self.model.main_input_name], **settings).sequences)
+            out.update(zip(short, (self._decoded(row, settings) for row in rows)))
+        for i in long:
+            features = self.feature_extractor(audio[i], sampling_rate=self.feature_extractor.sampling_rate,
+                                              truncation=False, padding="longest", return_attention_mask=True)
+            row = np.asarray(self.model.generate(features[self.model.main_input_name],
+                                                 attention_mask=features["attention_mask"], **settings).sequences)[0]
+            out[i] = self._decoded(row, settings)
+        return [out[i] for i in range(len(audio))]
+
+    def _decoded(self, row: np.ndarray, settings: dict[str, Any]) -> dict[str, Any]:
+        timestamps = bool(settings.get("return_timestamps"))
+        if hasattr(self.tokenizer, "_decode_asr"):  # chunks between timestamps, decoded one by one
+            seconds = self.feature_extractor.chunk_length / self.model.config.max_source_positions
+            text, chunks = self.tokenizer._decode_asr([{"tokens": row}], return_timestamps=timestamps,
+                                                      return_language=False, time_precision=seconds)
+            return {"text": text, **chunks}
+        return {"text": self.tokenizer.decode(row, skip_special_tokens=True)}
 
     def _ctc(self, audio: list[np.ndarray]) -> list[dict[str, Any]]:
         """One waveform at a time, as transformers does: padding would change what a group-normed feature

@@ -107,15 +107,13 @@ class WhisperFeatureExtractor:
             raise ValueError(f"raw_speech has shape {raw_speech.shape}; expected mono audio [samples] or [batch, "
                              "samples].")
         waves = [np.asarray(w, np.float32) for w in raw_speech] if batched else [np.asarray(raw_speech, np.float32)]
-        if padding in ("max_length", True) or padding is False:
-            length = max_length or self.n_samples
-        elif padding == "longest":
-            length = max(len(w) for w in waves)
-        else:
+        if padding not in ("max_length", "longest", True, False):
             raise ValueError(f"padding={padding!r} is not supported; expected 'max_length' or 'longest'.")
-        if truncation:
-            waves = [w[:length] for w in waves]
-        length = max(length, *(len(w) for w in waves))
+        if truncation:  # to max_length (30 s), whatever the padding
+            waves = [w[:max_length or self.n_samples] for w in waves]
+        length = max(len(w) for w in waves)
+        if padding != "longest":
+            length = max(length, max_length or self.n_samples)
         mask = np.zeros((len(waves), length), np.int32)
         audio = np.full((len(waves), length), self.padding_value, np.float32)
         for i, w in enumerate(waves):

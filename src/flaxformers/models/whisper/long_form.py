@@ -210,10 +210,10 @@ def _pad_rows(array: np.ndarray, batch: int) -> np.ndarray:
 
 
 def transcribe(features: np.ndarray, max_frames: np.ndarray, init: np.ndarray, config: Any, s: LongFormSettings,
-               decode: DecodeWindow, no_speech: NoSpeech | None, prev_sot: int | None, eos: set[int]
-               ) -> list[list[dict[str, Any]]]:
+               decode: DecodeWindow, no_speech: NoSpeech | None, prev_sot: int | None, eos: set[int],
+               on_segments: Callable[[int, list[dict[str, Any]]], None] | None = None) -> list[list[dict[str, Any]]]:
     """Each row's segments, window after window (transformers 5's loop; `config` is changed as it changes
-    transformers' generation config)."""
+    transformers' generation config). `on_segments(row, segments)` gets each window's new segments, final."""
     batch = len(features)
     seek = np.zeros(batch, np.int64)
     first = [{"tokens": _strip_prev_sot(s.prompt_ids, prev_sot)}] if _prompt_first(s) else []
@@ -237,6 +237,8 @@ def transcribe(features: np.ndarray, max_frames: np.ndarray, init: np.ndarray, c
             found, step = split_segments(tokens[i], offset, int(frames[row]), s)
             seek[row] += step
             segments[row] += found
+            if on_segments is not None:
+                on_segments(row, found)
     return [row[1:] for row in segments] if first else segments
 
 

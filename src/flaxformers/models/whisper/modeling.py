@@ -277,12 +277,14 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
                 or any(v is not None for v in sequential.values())):
             return self._generate_window(features, config, logits_processor, params, kwargs)
         config.return_timestamps = bool(long_form_audio or getattr(config, "return_timestamps", False))
+        streamer = kwargs.pop("streamer", None)
         unknown = config.update(**kwargs)
         if unknown:
             raise ValueError(f"generate() got unknown keyword arguments {sorted(unknown)}; expected GenerationConfig "
                              "keys (max_new_tokens, num_beams, ...) or Whisper's long-form arguments.")
         return self._generate_sequential(features, attention_mask, config, logits_processor, params, window,
-                                         time_precision, time_precision_features, return_segments, **sequential)
+                                         time_precision, time_precision_features, return_segments, streamer,
+                                         **sequential)
 
     def _generate_window(self, features: jax.Array, config: GenerationConfig, logits_processor: Any,
                          params: dict | None, kwargs: dict[str, Any]):
@@ -309,9 +311,13 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
 
     def _generate_sequential(self, features: jax.Array, attention_mask: Any, config: GenerationConfig,
                              logits_processor: Any, params: dict | None, window: int, time_precision: float,
-                             time_precision_features: float, return_segments: bool, **arguments: Any):
-        """transformers 5's sequential decoding: window after window, with fallback and no-speech skipping."""
+                             time_precision_features: float, return_segments: bool, streamer: Any,
+                             **arguments: Any):
+        """transformers 5's sequential decoding: window after window, with fallback and no-speech skipping.
+        A `streamer` gets the prompt, then each segment's tokens once its window is decoded."""
         batch, frames = features.shape[0], features.shape[-1]
+        if streamer is not None and batch != 1:
+            raise ValueError(f"`streamer` streams one audio; got a batch of {batch}: generate them one at a time.")
         if batch > 1 and frames > window and attention_mask is None:
             raise ValueError("Batched long-form generation needs attention_mask [B, frames]: make the features with "
                              "the feature extractor's return_attention_mask=True.")
@@ -344,8 +350,14 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
         suppress = config.suppress_tokens or []
         if prev_sot is None and len(suppress) >= 2:
             prev_sot = int(suppress[-2])  # transformers' guess for checkpoints without prev_sot_token_id
+        on_segments = None
+        if streamer is not None:
+            streamer.put(init)
+            on_segments = lambda _, found: [streamer.put(s["tokens"][None]) for s in found]  # noqa: E731
         segments = long_form.transcribe(np.asarray(features), max_frames, init, config, settings, decode, no_speech,
-                                        prev_sot, set(eos if isinstance(eos, list) else [eos]))
+                                        prev_sot, set(eos if isinstance(eos, list) else [eos]), on_segments)
+        if streamer is not None:
+            streamer.end()
         pad = config.pad_token_id if config.pad_token_id is not None else 0
         joined = long_form.join_segments(segments, pad)
         sequences = np.concatenate([init.astype(np.int64), joined], axis=1).astype(np.int32)

@@ -158,6 +158,46 @@ class WhisperTokenizer(Tokenizer):
             last = end
         return out
 
+    def _decode_asr(self, model_outputs: list[dict[str, Any]], *, return_timestamps: bool, return_language: bool,
+                    time_precision: float, segment_size: int = 1500) -> tuple[str, dict[str, Any]]:
+        """The ASR pipeline's text and chunks of whole (unstrided) outputs, as transformers' pipeline makes
+        them: the text between two timestamps is a chunk, decoded on its own; a timestamp going back starts
+        the next window, whose times continue from the last segment's end (or one window on, after a
+        single ending)."""
+        if return_language:
+            raise NotImplementedError("return_language is not supported; read the language token of the sequence.")
+        begin = self.timestamp_begin
+        special = {i for i, token in self.backend.get_added_tokens_decoder().items() if token.special}
+        chunks: list[dict[str, Any]] = []
+        for output in model_outputs:
+            ids = self._strip_previous([int(t) for t in np.asarray(output["tokens"]).reshape(-1)])
+            chunk, tokens = [None, None], []
+            latest = before_latest = shift = 0.0
+            for i, token in enumerate(ids):
+                if token in special:
+                    continue
+                if token < begin:
+                    tokens.append(token)
+                    continue
+                time = (token - begin) * time_precision
+                if time < latest:  # the next window
+                    if i >= 2 and not (ids[i - 1] >= begin and ids[i - 2] >= begin):  # after a single ending
+                        shift += time_precision * segment_size
+                    else:
+                        latest = before_latest
+                        shift += before_latest
+                before_latest, latest = latest, time
+                time = round(time + shift, 2)
+                if chunk[0] is None:
+                    chunk[0] = time
+                elif time != chunk[0]:
+                    chunks.append({"timestamp": (chunk[0], time), "text": self.decode(tokens)})
+                    chunk, tokens = [None, None], []
+            if tokens:
+                chunks.append({"timestamp": tuple(chunk), "text": self.decode(tokens)})
+        text = "".join(c["text"] for c in chunks)
+        return text, ({"chunks": chunks} if return_timestamps else {})
+
     def batch_decode(self, sequences: Any, skip_special_tokens: bool = False, **kwargs: Any) -> list[Any]:
         return [self.decode(s, skip_special_tokens=skip_special_tokens, **kwargs) for s in np.asarray(sequences)]
 
