@@ -237,6 +237,35 @@ def test_long_form_matches_transformers(tiny, num_beams):
     assert all(len(row) >= 4 for row in ends) and max(ends[0]) > 1.0, ends  # several segments, past one window
 
 
+@pytest.mark.parametrize("prompt_condition_type", ["first-segment", "all-segments"])
+def test_previous_text_prompt_matches_transformers(prompt_condition_type):
+    """condition_on_prev_tokens: the next window's decoder prompt (<|startofprev|> or the prompt, the last
+    max_target_positions // 2 - 1 tokens, a closing double timestamp once) as transformers 5 builds it."""
+    from transformers.models.whisper.generation_whisper import WhisperGenerationMixin
+
+    from flaxformers.models.whisper import long_form
+
+    tb, prompt = GENERATION["no_timestamps_token_id"] + 1, np.array([3, 100, 101])
+    rows = [[[tb, 40, 41, tb + 3, tb + 3], [tb + 3, *range(42, 49), tb + 5, tb + 5], [tb + 5, 49, 50, tb + 7]],
+            [[tb + 1, *range(50, 66), tb + 9, tb + 9]]]  # both over the 15 kept tokens (the engine takes no padding)
+    init = np.array([[262, 263, 364]] * 2)
+    config = transformers.GenerationConfig(pad_token_id=261, prompt_condition_type=prompt_condition_type)
+    with torch.no_grad():
+        expected, _ = WhisperGenerationMixin._prepare_decoder_input_ids(
+            2, _torch(init), [[{"tokens": torch.tensor(t)} for t in row] for row in rows], [0, 1], [True, True],
+            _torch(prompt), config, transformers.WhisperConfig(**TINY), "cpu", torch.tensor(TINY["suppress_tokens"]),
+            tb, {})
+    settings = long_form.LongFormSettings(
+        temperatures=(0.0,), compression_ratio_threshold=None, logprob_threshold=None, no_speech_threshold=None,
+        condition_on_prev_tokens=True, prompt_ids=prompt, prompt_segment=prompt[1:],
+        prompt_condition_type=prompt_condition_type, num_segment_frames=FRAMES, input_stride=2, time_precision=0.02,
+        time_precision_features=0.01, timestamp_begin=tb, max_target_positions=TINY["max_target_positions"],
+        vocab_size=TINY["vocab_size"])
+    segments = [[{"tokens": np.array(t)} for t in row] for row in rows]
+    got = long_form.decoder_prompts(init, [0, 1], segments, [True, True], settings, TINY["suppress_tokens"][-2])
+    np.testing.assert_array_equal(got, expected.numpy())
+
+
 def _spy(monkeypatch, owner, name: str, record: list, what) -> None:
     """Record `what(result, *args)` of each call to `owner.name` (transformers' own decisions and values)."""
     original = getattr(owner, name)
@@ -275,8 +304,9 @@ def test_no_speech_windows_are_skipped_as_in_transformers(tiny, monkeypatch):
     assert any(decisions) and not all(decisions), decisions
 
 
-@pytest.mark.parametrize("threshold", ["logprob_threshold", "compression_ratio_threshold"])
-def test_fallback_decisions_match_transformers(tiny, monkeypatch, threshold):
+@pytest.mark.parametrize("threshold, num_beams", [("logprob_threshold", 1), ("logprob_threshold", 3),
+                                                   ("compression_ratio_threshold", 1)])
+def test_fallback_decisions_match_transformers(tiny, monkeypatch, threshold, num_beams):
     """With a threshold between transformers' values some windows fail it and are decoded again (greedy at
     temperature 0 twice, so the tokens stay comparable): the same windows as transformers', counted by
     decode calls on both sides."""
@@ -290,12 +320,12 @@ def test_fallback_decisions_match_transformers(tiny, monkeypatch, threshold):
     _spy(monkeypatch, WhisperGenerationMixin, name, values, lambda result, *a: float(result))
     with torch.no_grad():
         tiny[1].generate(_torch(LONG), attention_mask=_torch(LONG_MASK), max_new_tokens=8, temperature=(0.0,),
-                         **{threshold: -100.0 if threshold == "logprob_threshold" else 100.0})
+                         num_beams=num_beams, **{threshold: -100.0 if threshold == "logprob_threshold" else 100.0})
     _spy(monkeypatch, GenerationMixin, "generate", ref_calls, lambda *a: 1)
     _spy(monkeypatch, mixin.GenerationMixin, "generate", our_calls, lambda *a: 1)
     # the tiny model's 8-token windows all compress alike: a ratio threshold just below sends them all back
     limit = _midpoint(values) if threshold == "logprob_threshold" else min(values) - 0.01
-    _long_form(tiny, temperature=(0.0, 0.0), **{threshold: limit})
+    _long_form(tiny, temperature=(0.0, 0.0), num_beams=num_beams, **{threshold: limit})
     windows = 3  # 2.5 windows, decoded from segment ends: at least 3 decodes without fallback
     assert len(ref_calls) > windows and len(our_calls) == len(ref_calls), (our_calls, ref_calls)
 
@@ -402,11 +432,9 @@ def test_pipeline_long_form_matches_transformers(asr):
     """Audio longer than the window (here 1 s) is decoded window after window, as transformers 5's pipeline
     does it (whole features, sequential long form); one of a window stays short-form beside it."""
     path, ours = asr
-    ref = transformers.pipeline("automatic-speech-recognition", model=path)
-    for settings in ({}, {"return_timestamps": True}):
-        expected = ref([LONG_SPEECH, SPEECH[0]], generate_kwargs=SETTINGS, **settings)
-        got = ours([LONG_SPEECH, SPEECH[0]], generate_kwargs=SETTINGS, **settings)
-        assert got == expected, settings
+    expected = transformers.pipeline("automatic-speech-recognition", model=path)(
+        [LONG_SPEECH, SPEECH[0]], generate_kwargs=SETTINGS, return_timestamps=True)
+    assert ours([LONG_SPEECH, SPEECH[0]], generate_kwargs=SETTINGS, return_timestamps=True) == expected
     assert len(expected[0]["chunks"]) >= 3, "the long audio must make several segments"
 
 

@@ -23,8 +23,8 @@ from flaxformers.outputs import output_class
 
 FlaxWhisperGenerateOutput = output_class("FlaxWhisperGenerateOutput", "sequences", "segments")
 
-# decode(features [b, mel, frames], prompt [b, P], config) -> (new tokens [b, N], log-probabilities: with beam
-# search the beams' scores [b], else each new token's [b, N]; None when no logprob_threshold is set)
+# decode(features [b, mel, frames], prompt [b, P], config) -> (new tokens [b, N], each new token's
+# log-probability [b, N], or None when no logprob_threshold is set)
 DecodeWindow = Callable[[np.ndarray, np.ndarray, Any], tuple[np.ndarray, np.ndarray | None]]
 # no_speech(features [b, mel, frames], prompt [b, P], start index) -> P(<|nospeech|>) after the start token [b]
 NoSpeech = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
@@ -40,6 +40,7 @@ class LongFormSettings:
     no_speech_threshold: float | None
     condition_on_prev_tokens: bool
     prompt_ids: np.ndarray | None
+    prompt_segment: np.ndarray | None  # the prompt as the first segment: without the config's <|startofprev|>
     prompt_condition_type: str
     num_segment_frames: int
     input_stride: int
@@ -159,19 +160,22 @@ def strip_generated(new: np.ndarray, eos: set[int], pad: int | None) -> tuple[np
 
 def decode_with_fallback(decode: DecodeWindow, no_speech: NoSpeech | None, window: np.ndarray,
                          prompt: np.ndarray, config: Any, s: LongFormSettings, start_index: int,
-                         eos: set[int]) -> tuple[list[np.ndarray], list[bool], list[bool]]:
+                         eos: set[int], width: int) -> tuple[list[np.ndarray], list[bool], list[bool]]:
     """Decode the window at each temperature until every row passes the thresholds: per row its tokens,
-    whether it is skipped as silence, and whether the next window may condition on it."""
+    whether it is skipped as silence, and whether the next window may condition on it. Each decode has
+    `width` rows (the batch's), so one compiled loop serves every window."""
     rows = list(range(len(window)))
     tokens: list[np.ndarray] = [np.zeros(0, np.int64)] * len(rows)
     skip, low_temperature = [False] * len(rows), [True] * len(rows)
-    no_speech_prob = no_speech(window, prompt, start_index) if no_speech is not None else None
+    no_speech_prob = None
+    if no_speech is not None:
+        no_speech_prob = no_speech(_pad_rows(window, width), _pad_rows(prompt, width), start_index)[:len(window)]
     for attempt, temperature in enumerate(s.temperatures):
         config.do_sample = temperature is not None and temperature > 0.0
         config.temperature = temperature if config.do_sample else 1.0
         if config.do_sample:
             config.num_beams = 1  # and it stays 1 for the next windows, as in transformers
-        new, logprobs = decode(_pad_rows(window[rows], len(window)), _pad_rows(prompt[rows], len(window)), config)
+        new, logprobs = decode(_pad_rows(window[rows], width), _pad_rows(prompt[rows], width), config)
         retry = []
         for i, row in enumerate(rows):
             tokens[row], counted = strip_generated(new[i], eos, config.pad_token_id)
@@ -188,8 +192,8 @@ def decode_with_fallback(decode: DecodeWindow, no_speech: NoSpeech | None, windo
 
 
 def _average_logprob(logprobs: np.ndarray, counted: int) -> float:
-    """A beam's score as it is; else the mean of the first `counted` tokens' log-probabilities."""
-    return float(logprobs) if logprobs.ndim == 0 else float(np.sum(logprobs[:counted], dtype=np.float64)) / counted
+    """The mean of the first `counted` tokens' log-probabilities (the eos included, as in Whisper)."""
+    return float(np.sum(logprobs[:counted], dtype=np.float64)) / max(counted, 1)
 
 
 def needs_fallback(tokens: np.ndarray, avg_logprob: float | None, no_speech_prob: float | None,
@@ -216,7 +220,7 @@ def transcribe(features: np.ndarray, max_frames: np.ndarray, init: np.ndarray, c
     transformers' generation config). `on_segments(row, segments)` gets each window's new segments, final."""
     batch = len(features)
     seek = np.zeros(batch, np.int64)
-    first = [{"tokens": _strip_prev_sot(s.prompt_ids, prev_sot)}] if _prompt_first(s) else []
+    first = [{"tokens": s.prompt_segment}] if _prompt_first(s) else []
     segments: list[list[dict[str, Any]]] = [list(first) for _ in range(batch)]
     condition = [s.condition_on_prev_tokens] * batch
     while np.any(seek < max_frames):
@@ -227,7 +231,7 @@ def transcribe(features: np.ndarray, max_frames: np.ndarray, init: np.ndarray, c
         set_length_budget(config, prompt.shape[1], s.max_target_positions)
         start_index = prompt.shape[1] - init.shape[1]  # the start token's place in the prompt
         tokens, skip, low_temperature = decode_with_fallback(decode, no_speech, window, prompt, config, s,
-                                                             start_index, eos)
+                                                             start_index, eos, batch)
         for i, row in enumerate(rows):
             condition[row] = s.condition_on_prev_tokens and low_temperature[i]
             if skip[i]:
@@ -244,12 +248,6 @@ def transcribe(features: np.ndarray, max_frames: np.ndarray, init: np.ndarray, c
 
 def _prompt_first(s: LongFormSettings) -> bool:
     return s.prompt_ids is not None and s.prompt_condition_type == "first-segment"
-
-
-def _strip_prev_sot(prompt_ids: np.ndarray | None, prev_sot: int | None) -> np.ndarray | None:
-    if prompt_ids is not None and len(prompt_ids) and prompt_ids[0] == prev_sot:
-        return prompt_ids[1:]
-    return prompt_ids
 
 
 def join_segments(segments: list[list[dict[str, Any]]], pad: int) -> np.ndarray:

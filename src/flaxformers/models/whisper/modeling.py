@@ -323,6 +323,8 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
                              "the feature extractor's return_attention_mask=True.")
         max_frames = (np.asarray(attention_mask).sum(-1).astype(np.int64) if batch > 1 and frames > window
                       else np.full(batch, frames, np.int64))
+        if (config.num_return_sequences or 1) > 1:
+            raise NotImplementedError("num_return_sequences > 1 is not supported by long-form generation; use 1.")
         settings = self._long_form_settings(config, window, time_precision, time_precision_features, **arguments)
         first = features[:, :, :window]
         init = whisper_prompt(config, batch, lambda: self.detect_language(first, config, params))
@@ -336,8 +338,6 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
             new = np.asarray(out.sequences)[:, prompt.shape[1]:]
             if settings.logprob_threshold is None:
                 return new, None
-            if cfg.num_beams > 1:
-                return new, np.asarray(out.scores)
             return new, self._token_logprobs(inputs, prompt, new, cfg, processors, params)
 
         no_speech = None
@@ -380,13 +380,17 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
         if condition_type == "all-segments" and not condition:
             raise ValueError("prompt_condition_type='all-segments' needs condition_on_prev_tokens=True.")
         temperatures = tuple(temperature) if isinstance(temperature, list | tuple) else (temperature,)
+        prompt = None if prompt_ids is None else np.asarray(prompt_ids, np.int32).reshape(-1)
+        segment = prompt  # transformers drops <|startofprev|> only when the config names it
+        if prompt is not None and len(prompt) and prompt[0] == getattr(config, "prev_sot_token_id", None):
+            segment = prompt[1:]
         return long_form.LongFormSettings(
             temperatures=temperatures,
             compression_ratio_threshold=setting(compression_ratio_threshold, "compression_ratio_threshold"),
             logprob_threshold=setting(logprob_threshold, "logprob_threshold"),
             no_speech_threshold=setting(no_speech_threshold, "no_speech_threshold"),
             condition_on_prev_tokens=condition,
-            prompt_ids=None if prompt_ids is None else np.asarray(prompt_ids, np.int32).reshape(-1),
+            prompt_ids=prompt, prompt_segment=segment,
             prompt_condition_type=condition_type, num_segment_frames=window, input_stride=self.input_stride,
             time_precision=time_precision, time_precision_features=time_precision_features,
             timestamp_begin=required_setting(config, "no_timestamps_token_id", "generate timestamps") + 1,
@@ -402,20 +406,25 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
 
     def _token_logprobs(self, features: np.ndarray, prompt: np.ndarray, new: np.ndarray, config: GenerationConfig,
                         processors: list, params: dict | None) -> np.ndarray:
-        """Each new token's log-probability [B, N] under the scores the engine chose it from (the logits
-        after the processors; transformers' `output_scores`), from one teacher-forced forward."""
+        """Each new token's log-probability [B, N] under the scores it was chosen from (the logits after the
+        processors, on the beam that made it: transformers' `scores`), from one teacher-forced forward."""
         request = GenerationRequest.build(self, features, None, config, False,
                                           {"decoder_input_ids": prompt, "logits_processor": processors})
         ids = np.concatenate([request.ids, new.astype(np.int32)], axis=1)  # [B, bucket + N]
         mask = np.concatenate([request.mask, np.ones_like(new, np.int32)], axis=1)
         logits = self._logits(params, request.encoder_inputs["input_features"], ids, mask)
         cur_len = request.ids.shape[1] + np.arange(new.shape[1], dtype=np.int32)  # where each new token goes
+        return np.asarray(_processed_logprobs(request.processors, ids, logits, cur_len))
 
-        def step(t, scores):  # scores [B, V]: the logits before position t
-            return jax.nn.log_softmax(apply_processors(request.processors, ids, scores, t), axis=-1)
 
-        logprobs = jax.vmap(step, in_axes=(0, 1), out_axes=1)(cur_len, logits[:, cur_len - 1])  # [B, N, V]
-        return np.take_along_axis(np.asarray(logprobs), new[..., None].astype(np.int64), axis=-1)[..., 0]
+@jax.jit
+def _processed_logprobs(processors: tuple, ids: jax.Array, logits: jax.Array, cur_len: jax.Array) -> jax.Array:
+    """The log-probability [B, N] of the token at each of `cur_len` [N] under the processed logits before it."""
+    def step(t, scores):  # scores [B, V]: the logits before position t
+        return jax.nn.log_softmax(apply_processors(processors, ids, scores, t), axis=-1)
+
+    logprobs = jax.vmap(step, in_axes=(0, 1), out_axes=1)(cur_len, logits[:, cur_len - 1])  # [B, N, V]
+    return jnp.take_along_axis(logprobs, ids[:, cur_len][..., None], axis=-1)[..., 0]
 
 
 class FlaxWhisperForAudioClassification(FlaxWhisperPreTrainedModel):
