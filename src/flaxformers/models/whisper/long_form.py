@@ -24,10 +24,8 @@ from flaxformers.outputs import output_class
 FlaxWhisperGenerateOutput = output_class("FlaxWhisperGenerateOutput", "sequences", "segments")
 
 # decode(features [b, mel, frames], prompt [b, P], config) -> (new tokens [b, N], each new token's
-# log-probability [b, N], or None when no logprob_threshold is set)
-DecodeWindow = Callable[[np.ndarray, np.ndarray, Any], tuple[np.ndarray, np.ndarray | None]]
-# no_speech(features [b, mel, frames], prompt [b, P], start index) -> P(<|nospeech|>) after the start token [b]
-NoSpeech = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
+# log-probability [b, N], and P(<|nospeech|>) after the start token [b]; both None without logprob_threshold)
+DecodeWindow = Callable[[np.ndarray, np.ndarray, Any], tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
 
 
 @dataclass
@@ -158,30 +156,26 @@ def strip_generated(new: np.ndarray, eos: set[int], pad: int | None) -> tuple[np
     return np.asarray(row, np.int64), len(row)
 
 
-def decode_with_fallback(decode: DecodeWindow, no_speech: NoSpeech | None, window: np.ndarray,
-                         prompt: np.ndarray, config: Any, s: LongFormSettings, start_index: int,
-                         eos: set[int], width: int) -> tuple[list[np.ndarray], list[bool], list[bool]]:
+def decode_with_fallback(decode: DecodeWindow, window: np.ndarray, prompt: np.ndarray, config: Any,
+                         s: LongFormSettings, eos: set[int], width: int) -> tuple[list[np.ndarray], list[bool], list[bool]]:
     """Decode the window at each temperature until every row passes the thresholds: per row its tokens,
     whether it is skipped as silence, and whether the next window may condition on it. Each decode has
     `width` rows (the batch's), so one compiled loop serves every window."""
     rows = list(range(len(window)))
     tokens: list[np.ndarray] = [np.zeros(0, np.int64)] * len(rows)
     skip, low_temperature = [False] * len(rows), [True] * len(rows)
-    no_speech_prob = None
-    if no_speech is not None:
-        no_speech_prob = no_speech(_pad_rows(window, width), _pad_rows(prompt, width), start_index)[:len(window)]
     for attempt, temperature in enumerate(s.temperatures):
         config.do_sample = temperature is not None and temperature > 0.0
         config.temperature = temperature if config.do_sample else 1.0
         if config.do_sample:
             config.num_beams = 1  # and it stays 1 for the next windows, as in transformers
-        new, logprobs = decode(_pad_rows(window[rows], width), _pad_rows(prompt[rows], width), config)
+        new, logprobs, no_speech = decode(_pad_rows(window[rows], width), _pad_rows(prompt[rows], width), config)
         retry = []
         for i, row in enumerate(rows):
             tokens[row], counted = strip_generated(new[i], eos, config.pad_token_id)
             avg = None if logprobs is None else _average_logprob(logprobs[i], counted)
-            fallback, skip[row] = needs_fallback(tokens[row], avg, None if no_speech_prob is None else
-                                                 float(no_speech_prob[row]), s)
+            fallback, skip[row] = needs_fallback(tokens[row], avg, None if no_speech is None else
+                                                 float(no_speech[i]), s)
             low_temperature[row] = temperature is None or temperature < 0.5
             if fallback:
                 retry.append(row)
@@ -203,7 +197,8 @@ def needs_fallback(tokens: np.ndarray, avg_logprob: float | None, no_speech_prob
         compression_ratio(tokens, s.vocab_size) > s.compression_ratio_threshold
     low = avg_logprob is not None and s.logprob_threshold is not None and avg_logprob < s.logprob_threshold
     fallback |= low
-    if no_speech_prob is not None and low and no_speech_prob > s.no_speech_threshold:
+    if no_speech_prob is not None and s.no_speech_threshold is not None and low and \
+            no_speech_prob > s.no_speech_threshold:
         return False, True
     return fallback, False
 
@@ -214,7 +209,7 @@ def _pad_rows(array: np.ndarray, batch: int) -> np.ndarray:
 
 
 def transcribe(features: np.ndarray, max_frames: np.ndarray, init: np.ndarray, config: Any, s: LongFormSettings,
-               decode: DecodeWindow, no_speech: NoSpeech | None, prev_sot: int | None, eos: set[int],
+               decode: DecodeWindow, prev_sot: int | None, eos: set[int],
                on_segments: Callable[[int, list[dict[str, Any]]], None] | None = None) -> list[list[dict[str, Any]]]:
     """Each row's segments, window after window (transformers 5's loop; `config` is changed as it changes
     transformers' generation config). `on_segments(row, segments)` gets each window's new segments, final."""
@@ -229,9 +224,7 @@ def transcribe(features: np.ndarray, max_frames: np.ndarray, init: np.ndarray, c
         window = window_features(features, rows, seek, frames, s.num_segment_frames)
         prompt = decoder_prompts(init, rows, segments, condition, s, prev_sot)
         set_length_budget(config, prompt.shape[1], s.max_target_positions)
-        start_index = prompt.shape[1] - init.shape[1]  # the start token's place in the prompt
-        tokens, skip, low_temperature = decode_with_fallback(decode, no_speech, window, prompt, config, s,
-                                                             start_index, eos, batch)
+        tokens, skip, low_temperature = decode_with_fallback(decode, window, prompt, config, s, eos, batch)
         for i, row in enumerate(rows):
             condition[row] = s.condition_on_prev_tokens and low_temperature[i]
             if skip[i]:

@@ -337,14 +337,9 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
                          logits_processor=processors)
             new = np.asarray(out.sequences)[:, prompt.shape[1]:]
             if settings.logprob_threshold is None:
-                return new, None
-            return new, self._token_logprobs(inputs, prompt, new, cfg, processors, params)
-
-        no_speech = None
-        if settings.no_speech_threshold is not None:
-            token = required_setting(config, "no_timestamps_token_id", "detect silence") - 1  # <|nospeech|>
-            no_speech = lambda inputs, prompt, at: np.asarray(jax.nn.softmax(  # noqa: E731
-                self._logits(params, inputs, prompt, np.ones_like(prompt))[:, at], axis=-1)[:, token])
+                return new, None, None
+            start = prompt.shape[1] - init.shape[1]  # the start token's place in the prompt
+            return new, *self._token_logprobs(inputs, prompt, new, cfg, processors, params, start)
         eos = config.eos_token_id if config.eos_token_id is not None else []
         prev_sot = getattr(config, "prev_sot_token_id", None)
         suppress = config.suppress_tokens or []
@@ -354,8 +349,7 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
         if streamer is not None:
             streamer.put(init)
             on_segments = lambda _, found: [streamer.put(s["tokens"][None]) for s in found]  # noqa: E731
-        segments = long_form.transcribe(np.asarray(features), max_frames, init, config, settings, decode, no_speech,
-                                        prev_sot, set(eos if isinstance(eos, list) else [eos]), on_segments)
+        segments = long_form.transcribe(np.asarray(features), max_frames, init, config, settings, decode, prev_sot, set(eos if isinstance(eos, list) else [eos]), on_segments)
         if streamer is not None:
             streamer.end()
         pad = config.pad_token_id if config.pad_token_id is not None else 0
@@ -405,16 +399,19 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
         return forward(params if params is not None else self.params, features, decoder_input_ids, mask)
 
     def _token_logprobs(self, features: np.ndarray, prompt: np.ndarray, new: np.ndarray, config: GenerationConfig,
-                        processors: list, params: dict | None) -> np.ndarray:
+                        processors: list, params: dict | None, start: int) -> tuple[np.ndarray, np.ndarray]:
         """Each new token's log-probability [B, N] under the scores it was chosen from (the logits after the
-        processors, on the beam that made it: transformers' `scores`), from one teacher-forced forward."""
+        processors, on the beam that made it: transformers' `scores`), and the `<|nospeech|>` probability
+        [B] after the start token (at `start` in the prompt), from one teacher-forced forward."""
         request = GenerationRequest.build(self, features, None, config, False,
                                           {"decoder_input_ids": prompt, "logits_processor": processors})
         ids = np.concatenate([request.ids, new.astype(np.int32)], axis=1)  # [B, bucket + N]
         mask = np.concatenate([request.mask, np.ones_like(new, np.int32)], axis=1)
         logits = self._logits(params, request.encoder_inputs["input_features"], ids, mask)
         cur_len = request.ids.shape[1] + np.arange(new.shape[1], dtype=np.int32)  # where each new token goes
-        return np.asarray(_processed_logprobs(request.processors, ids, logits, cur_len))
+        no_speech = required_setting(config, "no_timestamps_token_id", "detect silence") - 1  # <|nospeech|>
+        after_start = jax.nn.softmax(logits[:, request.offset + start], axis=-1)[:, no_speech]
+        return np.asarray(_processed_logprobs(request.processors, ids, logits, cur_len)), np.asarray(after_start)
 
 
 @jax.jit
