@@ -32,7 +32,11 @@ from flaxformers.checkpoints.convert import ConversionRules, flatten, nested_rul
 from flaxformers.configuration_utils import CompositeEncoderDecoderConfig, PretrainedConfig
 from flaxformers.modeling_utils import FlaxPreTrainedModel, call_with_accepted
 from flaxformers.nn.attention import CROSS_CACHE_NAMES
-from flaxformers.outputs import FlaxBaseModelOutput, FlaxBaseModelOutputWithPastAndCrossAttentions, FlaxSeq2SeqLMOutput
+from flaxformers.outputs import (
+    FlaxBaseModelOutput,
+    FlaxBaseModelOutputWithPastAndCrossAttentions,
+    FlaxSeq2SeqLMOutput,
+)
 
 
 def shift_tokens_right(labels: Any, pad_token_id: int | None, decoder_start_token_id: int | None) -> jax.Array:
@@ -351,6 +355,11 @@ class CompositeEncoderDecoderModel(FlaxPreTrainedModel):
             "encoder": cls.module_class.encoder_class(config.encoder)._conversion_rules(config.encoder),
             "decoder": composite_decoder_class(config)._conversion_rules(config.decoder),
         })
+
+    @staticmethod
+    def _dummy_decoder_inputs(shape: tuple[int, ...]) -> dict[str, jax.Array]:
+        ids = jnp.zeros(shape, "i4")
+        return {"decoder_input_ids": ids, "decoder_attention_mask": ids + 1, "decoder_position_ids": _positions(shape)}
 
     def _decoder_inputs(self, decoder_input_ids: Any, decoder_attention_mask: Any = None,
                         decoder_position_ids: Any = None, past_key_values: Any = None) -> dict[str, jax.Array]:

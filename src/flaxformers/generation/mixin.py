@@ -175,8 +175,10 @@ class GenerationRequest:
         xp = jnp if self.traced else np
         self.encoder_inputs = None
         if _is_encoder_decoder(model) and model.main_input_name != "input_ids":
-            # a source that is not tokens (an image's pixel_values): the model lays it out for its encoder
-            self.encoder_inputs = model.encoder_inputs_for_generation(input_ids)
+            # a source that is not tokens (an image's pixel_values, audio): the model lays it out for its encoder,
+            # with its mask when one is given (audio padded in a batch)
+            mask_given = {} if attention_mask is None else {"attention_mask": attention_mask}
+            self.encoder_inputs = model.encoder_inputs_for_generation(input_ids, **mask_given)
             ids = _decoder_prompt(model, config, next(iter(self.encoder_inputs.values())).shape[0],
                                   extra.get("decoder_input_ids"), xp)
             mask = xp.ones_like(ids)

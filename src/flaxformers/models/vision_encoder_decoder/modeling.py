@@ -34,10 +34,6 @@ class FlaxVisionEncoderDecoderModule(CompositeEncoderDecoderModule):
         return cls
 
 
-def _positions(shape: tuple[int, ...]) -> jax.Array:
-    return jnp.broadcast_to(jnp.arange(shape[-1], dtype="i4")[None, :], shape)
-
-
 class FlaxVisionEncoderDecoderModel(CompositeEncoderDecoderModel, FlaxPixelModel):
     """transformers 4.57's FlaxVisionEncoderDecoderModel: `encode(pixel_values)`, `decode(decoder_input_ids,
     encoder_outputs, ...)`, `init_cache(batch_size, max_length, encoder_outputs)`, the whole model, and
@@ -53,9 +49,7 @@ class FlaxVisionEncoderDecoderModel(CompositeEncoderDecoderModel, FlaxPixelModel
 
     def dummy_inputs(self, input_shape):
         image_shape, text_shape = input_shape
-        ids = jnp.zeros(text_shape, "i4")
-        return {"pixel_values": jnp.zeros(image_shape, jnp.float32), "decoder_input_ids": ids,
-                "decoder_attention_mask": ids + 1, "decoder_position_ids": _positions(text_shape)}
+        return {"pixel_values": jnp.zeros(image_shape, jnp.float32), **self._dummy_decoder_inputs(text_shape)}
 
     @property
     def _image_config(self):
