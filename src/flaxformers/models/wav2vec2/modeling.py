@@ -11,6 +11,7 @@ transformer's output in time, after a projection to `output_hidden_size` when th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -100,14 +101,17 @@ class FlaxWav2Vec2ConvLayer(nn.Module):
         return activation(cfg.feat_extract_activation)(hidden)  # [B, T_i, C_i]
 
 
-class _ConvLayers(nn.Module):
-    config: Wav2Vec2Config
-    dtype: jnp.dtype = jnp.float32
+class _NumberedLayers(nn.Module):
+    """`count` layers named `0`, `1`, ... under one name (4.57's layer collections), applied in turn;
+    `layer(i, name)` makes the i-th."""
+
+    layer: Callable[[int, str], nn.Module]
+    count: int
 
     @nn.compact
     def __call__(self, hidden):
-        for i in range(self.config.num_feat_extract_layers):
-            hidden = FlaxWav2Vec2ConvLayer(self.config, i, self.dtype, name=str(i))(hidden)
+        for i in range(self.count):
+            hidden = self.layer(i, str(i))(hidden)
         return hidden
 
 
@@ -118,7 +122,9 @@ class FlaxWav2Vec2FeatureEncoder(nn.Module):
     @nn.compact
     def __call__(self, input_values, freeze_feature_encoder=False):
         hidden = input_values[:, :, None].astype(self.dtype)  # [B, samples, 1]
-        hidden = _ConvLayers(self.config, self.dtype, name="conv_layers")(hidden)
+        cfg, dtype = self.config, self.dtype
+        hidden = _NumberedLayers(lambda i, name: FlaxWav2Vec2ConvLayer(cfg, i, dtype, name=name),
+                                 cfg.num_feat_extract_layers, name="conv_layers")(hidden)
         return jax.lax.stop_gradient(hidden) if freeze_feature_encoder else hidden
 
 
@@ -250,17 +256,6 @@ class FlaxWav2Vec2AdapterLayer(nn.Module):
         return nn.glu(hidden, axis=-1)
 
 
-class _AdapterLayers(nn.Module):
-    config: Wav2Vec2Config
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, hidden):
-        for i in range(self.config.num_adapter_layers):
-            hidden = FlaxWav2Vec2AdapterLayer(self.config, self.dtype, name=str(i))(hidden)
-        return hidden
-
-
 class FlaxWav2Vec2Adapter(nn.Module):
     """`proj` and `proj_layer_norm` into `output_hidden_size` when it differs from `hidden_size`, then the
     adapter `layers`."""
@@ -276,7 +271,9 @@ class FlaxWav2Vec2Adapter(nn.Module):
                               kernel_init=nn.initializers.normal(cfg.initializer_range))(hidden)
             # PyTorch's LayerNorm at its default epsilon (4.57 Flax's used layer_norm_eps, equal by default)
             hidden = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="proj_layer_norm")(hidden)
-        return _AdapterLayers(cfg, self.dtype, name="layers")(hidden)  # [B, T', D_out]
+        dtype = self.dtype
+        return _NumberedLayers(lambda _, name: FlaxWav2Vec2AdapterLayer(cfg, dtype, name=name),
+                               cfg.num_adapter_layers, name="layers")(hidden)  # [B, T', D_out]
 
 
 class FlaxWav2Vec2Module(nn.Module):
