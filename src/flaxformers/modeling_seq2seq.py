@@ -25,7 +25,6 @@ from flax.core.frozen_dict import unfreeze
 from flaxformers.checkpoints.convert import flatten, unflatten
 from flaxformers.modeling_utils import FlaxPreTrainedModel
 from flaxformers.nn.attention import CROSS_CACHE_NAMES
-from flaxformers.outputs import FlaxBaseModelOutput, FlaxBaseModelOutputWithPastAndCrossAttentions
 
 
 def shift_tokens_right(labels: Any, pad_token_id: int | None, decoder_start_token_id: int | None) -> jax.Array:
@@ -39,19 +38,6 @@ def shift_tokens_right(labels: Any, pad_token_id: int | None, decoder_start_toke
     start = jnp.full((labels.shape[0], 1), decoder_start_token_id, dtype="i4")
     shifted = jnp.concatenate([start, labels[:, :-1]], axis=1)
     return jnp.where(shifted == -100, pad_token_id, shifted)
-
-
-def stack_output(hidden: jax.Array, all_hidden: tuple | None, attentions: tuple | None, cross: tuple | None, *,
-                 decoder: bool, output_hidden_states: bool, return_dict: bool) -> Any:
-    """An encoder or decoder stack's output (4.57's): the final hidden state joins the hidden states."""
-    if output_hidden_states:
-        all_hidden = all_hidden + (hidden,)
-    if not return_dict:
-        return tuple(v for v in (hidden, all_hidden, attentions, cross) if v is not None)
-    if not decoder:
-        return FlaxBaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions)
-    return FlaxBaseModelOutputWithPastAndCrossAttentions(
-        last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions, cross_attentions=cross)
 
 
 def _positions(shape: tuple[int, ...]) -> jax.Array:
@@ -213,4 +199,4 @@ class Seq2SeqPreTrainedModel(FlaxPreTrainedModel):
         """Head-specific checks of concrete inputs (e.g. the eos tokens a classifier pools)."""
 
 
-__all__ = ["Seq2SeqPreTrainedModel", "shift_tokens_right", "stack_output"]
+__all__ = ["Seq2SeqPreTrainedModel", "shift_tokens_right"]
