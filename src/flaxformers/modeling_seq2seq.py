@@ -32,7 +32,7 @@ from flaxformers.checkpoints.convert import ConversionRules, flatten, nested_rul
 from flaxformers.configuration_utils import CompositeEncoderDecoderConfig, PretrainedConfig
 from flaxformers.modeling_utils import FlaxPreTrainedModel, call_with_accepted
 from flaxformers.nn.attention import CROSS_CACHE_NAMES
-from flaxformers.outputs import FlaxBaseModelOutput, FlaxBaseModelOutputWithPastAndCrossAttentions, FlaxSeq2SeqLMOutput
+from flaxformers.outputs import FlaxSeq2SeqLMOutput
 
 
 def shift_tokens_right(labels: Any, pad_token_id: int | None, decoder_start_token_id: int | None) -> jax.Array:
@@ -46,19 +46,6 @@ def shift_tokens_right(labels: Any, pad_token_id: int | None, decoder_start_toke
     start = jnp.full((labels.shape[0], 1), decoder_start_token_id, dtype="i4")
     shifted = jnp.concatenate([start, labels[:, :-1]], axis=1)
     return jnp.where(shifted == -100, pad_token_id, shifted)
-
-
-def stack_output(hidden: jax.Array, all_hidden: tuple | None, attentions: tuple | None, cross: tuple | None, *,
-                 decoder: bool, output_hidden_states: bool, return_dict: bool) -> Any:
-    """An encoder or decoder stack's output (4.57's): the final hidden state joins the hidden states."""
-    if output_hidden_states:
-        all_hidden = all_hidden + (hidden,)
-    if not return_dict:
-        return tuple(v for v in (hidden, all_hidden, attentions, cross) if v is not None)
-    if not decoder:
-        return FlaxBaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions)
-    return FlaxBaseModelOutputWithPastAndCrossAttentions(
-        last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions, cross_attentions=cross)
 
 
 def _positions(shape: tuple[int, ...]) -> jax.Array:
@@ -425,4 +412,4 @@ class CompositeEncoderDecoderModel(FlaxPreTrainedModel):
 
 
 __all__ = ["CompositeEncoderDecoderModel", "CompositeEncoderDecoderModule", "Seq2SeqPreTrainedModel",
-           "shift_tokens_right", "stack_output"]
+           "shift_tokens_right"]

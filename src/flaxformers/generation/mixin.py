@@ -163,6 +163,9 @@ class GenerationMixin:
         return request.run(self, params, prng_key, streamer)
 
 
+FlaxGenerationMixin = GenerationMixin  # 4.x's name
+
+
 class GenerationRequest:
     """One generate call, resolved: the plan (static) and the arrays and processors (traced)."""
 
