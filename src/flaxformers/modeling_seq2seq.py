@@ -32,11 +32,7 @@ from flaxformers.checkpoints.convert import ConversionRules, flatten, nested_rul
 from flaxformers.configuration_utils import CompositeEncoderDecoderConfig, PretrainedConfig
 from flaxformers.modeling_utils import FlaxPreTrainedModel, call_with_accepted
 from flaxformers.nn.attention import CROSS_CACHE_NAMES
-from flaxformers.outputs import (
-    FlaxBaseModelOutput,
-    FlaxBaseModelOutputWithPastAndCrossAttentions,
-    FlaxSeq2SeqLMOutput,
-)
+from flaxformers.outputs import FlaxSeq2SeqLMOutput
 
 
 def shift_tokens_right(labels: Any, pad_token_id: int | None, decoder_start_token_id: int | None) -> jax.Array:
@@ -52,17 +48,17 @@ def shift_tokens_right(labels: Any, pad_token_id: int | None, decoder_start_toke
     return jnp.where(shifted == -100, pad_token_id, shifted)
 
 
-def stack_output(hidden: jax.Array, all_hidden: tuple | None, attentions: tuple | None, cross: tuple | None, *,
-                 decoder: bool, output_hidden_states: bool, return_dict: bool) -> Any:
-    """An encoder or decoder stack's output (4.57's): the final hidden state joins the hidden states."""
-    if output_hidden_states:
-        all_hidden = all_hidden + (hidden,)
-    if not return_dict:
-        return tuple(v for v in (hidden, all_hidden, attentions, cross) if v is not None)
-    if not decoder:
-        return FlaxBaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions)
-    return FlaxBaseModelOutputWithPastAndCrossAttentions(
-        last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions, cross_attentions=cross)
+def zeroed_decoder_cache(module: Any, decode_inputs: dict[str, Any]) -> dict:
+    """A zeroed decoder cache in 4.57's layout: what `decode(..., init_cache=True)` creates, less the
+    cross-attention keys and values (4.57's `decode` projects them from the encoder outputs at each call;
+    a zeroed copy would be read in their place)."""
+
+    def init(rng):
+        return module.init(rng, **decode_inputs, init_cache=True, return_dict=False, method="decode")["cache"]
+
+    shapes = flatten(unfreeze(jax.eval_shape(init, jax.random.PRNGKey(0))))
+    return unflatten({path: jnp.zeros(s.shape, s.dtype) for path, s in shapes.items()
+                      if path[-1] not in CROSS_CACHE_NAMES})
 
 
 def _positions(shape: tuple[int, ...]) -> jax.Array:
@@ -138,13 +134,7 @@ class Seq2SeqPreTrainedModel(FlaxPreTrainedModel):
         inputs = {**self._decoder_inputs(jnp.ones((batch_size, max_length), "i4")),
                   "encoder_hidden_states": jnp.zeros((batch_size, *jnp.shape(states)[1:]), jnp.result_type(states)),
                   "encoder_attention_mask": jnp.ones((batch_size, jnp.shape(states)[1]), "i4")}
-
-        def init(rng):
-            return self.module.init(rng, **inputs, init_cache=True, return_dict=False, method="decode")["cache"]
-
-        shapes = flatten(unfreeze(jax.eval_shape(init, jax.random.PRNGKey(0))))
-        return unflatten({path: jnp.zeros(s.shape, s.dtype) for path, s in shapes.items()
-                          if path[-1] not in CROSS_CACHE_NAMES})
+        return zeroed_decoder_cache(self.module, inputs)
 
     def encode(
         self,
@@ -257,6 +247,8 @@ class CompositeEncoderDecoderModule(nn.Module):
 
     config: CompositeEncoderDecoderConfig
     dtype: jnp.dtype = jnp.float32
+    gradient_checkpointing: bool = False  # both parts recompute their layers in the backward pass
+    remat_policy: Any = None
     # Seq2SeqLMOutput.encoder_last_hidden_state: the states the decoder attends to (projected), or the encoder's
     reports_projected_states: ClassVar[bool] = False
 
@@ -267,8 +259,9 @@ class CompositeEncoderDecoderModule(nn.Module):
 
     def setup(self):
         cfg = self.config
-        self.encoder = self.encoder_class(cfg.encoder).module_class(cfg.encoder, dtype=self.dtype)
-        self.decoder = composite_decoder_class(cfg).module_class(cfg.decoder, dtype=self.dtype)
+        remat = dict(gradient_checkpointing=True, remat_policy=self.remat_policy) if self.gradient_checkpointing else {}
+        self.encoder = self.encoder_class(cfg.encoder).module_class(cfg.encoder, dtype=self.dtype, **remat)
+        self.decoder = composite_decoder_class(cfg).module_class(cfg.decoder, dtype=self.dtype, **remat)
         self.enc_to_dec_proj = projection(cfg, self.dtype) if needs_projection(cfg) else None
 
     def states_mask(self, encoder_attention_mask: jax.Array, length: int) -> jax.Array:
@@ -361,6 +354,10 @@ class CompositeEncoderDecoderModel(FlaxPreTrainedModel):
         ids = jnp.zeros(shape, "i4")
         return {"decoder_input_ids": ids, "decoder_attention_mask": ids + 1, "decoder_position_ids": _positions(shape)}
 
+    def prepare_decoder_input_ids_from_labels(self, labels: Any) -> jax.Array:
+        """The decoder inputs transformers builds from `labels` (teacher forcing), by the composite's config."""
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
     def _decoder_inputs(self, decoder_input_ids: Any, decoder_attention_mask: Any = None,
                         decoder_position_ids: Any = None, past_key_values: Any = None) -> dict[str, jax.Array]:
         inputs = self._token_inputs(decoder_input_ids, decoder_attention_mask, decoder_position_ids, past_key_values)
@@ -390,12 +387,7 @@ class CompositeEncoderDecoderModel(FlaxPreTrainedModel):
         states = encoder_outputs[0]
         inputs = {**self._decoder_inputs(jnp.ones((batch_size, max_length), "i4")),
                   "encoder_hidden_states": jnp.zeros((batch_size, *jnp.shape(states)[1:]), jnp.result_type(states))}
-
-        def init(rng):
-            return self.module.init(rng, **inputs, init_cache=True, return_dict=False, method="decode")["cache"]
-
-        shapes = jax.eval_shape(init, jax.random.PRNGKey(0))
-        return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), unfreeze(shapes))
+        return zeroed_decoder_cache(self.module, inputs)
 
     @classmethod
     def from_encoder_decoder_pretrained(cls, encoder_pretrained_model_name_or_path: str | os.PathLike | None = None,
@@ -434,4 +426,4 @@ class CompositeEncoderDecoderModel(FlaxPreTrainedModel):
 
 
 __all__ = ["CompositeEncoderDecoderModel", "CompositeEncoderDecoderModule", "Seq2SeqPreTrainedModel",
-           "shift_tokens_right", "stack_output"]
+           "shift_tokens_right"]
