@@ -34,73 +34,6 @@ MASK[1, 600:] = 0
 IDS = np.random.RandomState(1).randint(4, 99, (B, T)).astype(np.int32)
 
 
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    """A tiny Wav2Vec2 and BERT saved apart (BERT without cross-attention), and ours built from them."""
-    torch.manual_seed(0)
-    wav2vec2, bert = tmp_path_factory.mktemp("wav2vec2"), tmp_path_factory.mktemp("bert")
-    transformers.Wav2Vec2Model(transformers.Wav2Vec2Config(**WAV2VEC2)).save_pretrained(wav2vec2)
-    transformers.BertLMHeadModel(transformers.BertConfig(**BERT, is_decoder=True)).save_pretrained(bert)
-    model = flaxformers.FlaxSpeechEncoderDecoderModel.from_encoder_decoder_pretrained(str(wav2vec2), str(bert))
-    return str(wav2vec2), str(bert), model
-
-
-def test_from_encoder_decoder_pretrained_keeps_both_checkpoints(parts):
-    wav2vec2, bert, model = parts
-    assert model.config.decoder.add_cross_attention and model.config.decoder.is_decoder
-    encoder, decoder = flaxformers.FlaxWav2Vec2Model.from_pretrained(wav2vec2), flaxformers.FlaxBertForCausalLM.from_pretrained(bert)
-    ours = flatten(model.params)
-    for part, loaded in (("encoder", encoder.params), ("decoder", decoder.params)):
-        for path, value in flatten(loaded).items():
-            np.testing.assert_array_equal(ours[(part, *path)], value)
-    assert any("crossattention" in path for path in ours)  # new, at random
-    assert model.params["enc_to_dec_proj"]["kernel"].shape == (32, 48)  # the encoder's width into the decoder's
-
-
-def test_encode_decode_and_cached_steps_equal_the_whole_model(parts):
-    """decode takes the mask over the samples (what encode took) or over the encoder's frames alike; a
-    cached step at a time gives the whole model's logits."""
-    model = parts[2]
-    full = np.asarray(jax.jit(model.__call__)(AUDIO, MASK, IDS).logits)  # [B, T, V]
-    encoded = model.encode(AUDIO, MASK)
-    frames = model._get_feat_extract_output_lengths(MASK.sum(-1))
-    assert encoded.last_hidden_state.shape[1] == 20 and list(frames) == [20, 15]
-    frame_mask = (np.arange(20)[None, :] < frames[:, None]).astype(np.int32)
-    decode = jax.jit(model.decode)
-    assert_close(decode(IDS, encoded, MASK).logits, full, what="decode(encode(...)) with the sample mask")
-    assert_close(decode(IDS, encoded, frame_mask).logits, full, what="decode(encode(...)) with the frame mask")
-    unmasked = np.asarray(decode(IDS, encoded).logits)
-    # the padded row's frames are masked (the masked decodes above agree to ~1e-7)
-    assert np.abs(unmasked[1] - full[1]).max() > 1e-5
-    max_length = T + 2
-    cache = model.init_cache(B, max_length, encoded)
-    mask = np.ones((B, max_length), np.int32)
-    step = jax.jit(lambda token, position, cache: model.decode(token, encoded, MASK, decoder_attention_mask=mask,
-                                                               decoder_position_ids=position, past_key_values=cache))
-    for t in range(T):
-        out = step(IDS[:, t:t + 1], np.full((B, 1), t, np.int32), cache)
-        cache = out.past_key_values
-        assert_close(out.logits[:, 0], full[:, t], what=f"cached step {t}")
-
-
-def test_clear_errors(parts):
-    model = parts[2]
-    bert = flaxformers.BertConfig(**BERT)
-    plain = flaxformers.SpeechEncoderDecoderConfig(encoder=model.config.encoder, decoder=bert)
-    with pytest.raises(ValueError, match="add_cross_attention is False"):
-        flaxformers.FlaxSpeechEncoderDecoderModel(plain)
-    images = flaxformers.SpeechEncoderDecoderConfig.from_encoder_decoder_configs(
-        flaxformers.ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=8), bert)
-    with pytest.raises(ValueError, match="cannot encode raw audio here"):
-        flaxformers.FlaxSpeechEncoderDecoderModel(images)
-    with pytest.raises(ValueError, match="expected raw audio"):
-        model.encode(AUDIO[:, None])
-    with pytest.raises(ValueError, match="attention_mask has shape"):
-        model(AUDIO, MASK[:, :10], decoder_input_ids=IDS)
-    with pytest.raises(ValueError, match="decoder_input_ids` can't be `None`"):
-        model(AUDIO)
-
-
 def _vocab_dir(directory) -> None:
     """A BERT WordPiece vocabulary of BERT["vocab_size"] entries."""
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *(f"w{i}" for i in range(BERT["vocab_size"] - 5))]
@@ -117,11 +50,69 @@ def recognizer(tmp_path_factory):
     transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(directory)
     torch.manual_seed(0)
     config = transformers.SpeechEncoderDecoderConfig.from_encoder_decoder_configs(
-        transformers.Wav2Vec2Config(**WAV2VEC2), transformers.BertConfig(**BERT, initializer_range=0.5))
+        transformers.Wav2Vec2Config(**WAV2VEC2), transformers.BertConfig(**BERT, initializer_range=0.2))
     config.decoder_start_token_id, config.eos_token_id, config.pad_token_id = CLS, SEP, 0
     ref = transformers.SpeechEncoderDecoderModel(config).eval()
     ref.save_pretrained(directory)
     return directory, ref, flaxformers.FlaxSpeechEncoderDecoderModel.from_pretrained(directory)
+
+
+def test_from_encoder_decoder_pretrained_keeps_both_checkpoints(recognizer, tmp_path):
+    """Built from its parts' own checkpoints (transformers' saves), it holds their weights; the encoder's
+    width (32) differs from the decoder's (48): enc_to_dec_proj, at random."""
+    _, ref, whole = recognizer
+    ref.encoder.save_pretrained(tmp_path / "encoder")
+    ref.decoder.save_pretrained(tmp_path / "decoder")
+    model = flaxformers.FlaxSpeechEncoderDecoderModel.from_encoder_decoder_pretrained(
+        os.fspath(tmp_path / "encoder"), os.fspath(tmp_path / "decoder"))
+    assert model.config.decoder.add_cross_attention and model.config.decoder.is_decoder
+    ours, expected = flatten(model.params), flatten(whole.params)
+    assert set(ours) == set(expected)
+    for path, value in expected.items():
+        if path[0] != "enc_to_dec_proj":
+            np.testing.assert_array_equal(ours[path], value)
+    assert model.params["enc_to_dec_proj"]["kernel"].shape == (32, 48)
+
+
+def test_encode_decode_and_cached_steps_equal_the_whole_model(recognizer):
+    """decode(encode(...)) with the audio's mask, and a cached step at a time, give the whole model's
+    logits; the decoder reads the sample mask as transformers' mask over the encoder's frames."""
+    _, ref, model = recognizer
+    full = np.asarray(jax.jit(model.__call__)(AUDIO, MASK, IDS).logits)  # [B, T, V]
+    encoded = jax.jit(model.encode)(AUDIO, MASK)
+    frames = encoded.last_hidden_state.shape[1]
+    assert frames == 20 and list(model._get_feat_extract_output_lengths(MASK.sum(-1))) == [20, 15]
+    expected_mask = ref.encoder._get_feature_vector_attention_mask(frames, torch.from_numpy(MASK)).numpy()
+    frame_mask = model.module.apply({}, MASK, frames, method="states_mask")
+    np.testing.assert_array_equal(frame_mask, expected_mask)
+    assert_close(jax.jit(model.decode)(IDS, encoded, MASK).logits, full, what="decode(encode(...))")
+    max_length = T + 2
+    cache = model.init_cache(B, max_length, encoded)
+    mask = np.ones((B, max_length), np.int32)
+    step = jax.jit(lambda token, position, cache: model.decode(token, encoded, MASK, decoder_attention_mask=mask,
+                                                               decoder_position_ids=position, past_key_values=cache))
+    for t in range(T):
+        out = step(IDS[:, t:t + 1], np.full((B, 1), t, np.int32), cache)
+        cache = out.past_key_values
+        assert_close(out.logits[:, 0], full[:, t], what=f"cached step {t}")
+
+
+def test_clear_errors(recognizer):
+    model = recognizer[2]
+    bert = flaxformers.BertConfig(**BERT)
+    plain = flaxformers.SpeechEncoderDecoderConfig(encoder=model.config.encoder, decoder=bert)
+    with pytest.raises(ValueError, match="add_cross_attention is False"):
+        flaxformers.FlaxSpeechEncoderDecoderModel(plain)
+    images = flaxformers.SpeechEncoderDecoderConfig.from_encoder_decoder_configs(
+        flaxformers.ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=8), bert)
+    with pytest.raises(ValueError, match="cannot encode raw audio here"):
+        flaxformers.FlaxSpeechEncoderDecoderModel(images)
+    with pytest.raises(ValueError, match="expected raw audio"):
+        model.encode(AUDIO[:, None])
+    with pytest.raises(ValueError, match="attention_mask has shape"):
+        model(AUDIO, MASK[:, :10], decoder_input_ids=IDS)
+    with pytest.raises(ValueError, match="decoder_input_ids` can't be `None`"):
+        model(AUDIO)
 
 
 @pytest.mark.parametrize("options", [{}, {"num_beams": 3, "num_return_sequences": 2, "length_penalty": 0.5}])
