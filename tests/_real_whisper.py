@@ -18,6 +18,7 @@ import os
 import re
 import struct
 
+import ml_dtypes
 import numpy as np
 from _helpers import package_dir
 
@@ -25,14 +26,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRIVOX = os.path.join(REPO, ".assets", "pocketsphinx-5.1.1", "test", "data", "librivox")
 
 # CTranslate2's DataType enum (include/ctranslate2/types.h), in its order.
-CT2_DTYPES = (np.float32, np.int8, np.int16, np.int32, np.float16, "bfloat16")
+CT2_DTYPES = (np.float32, np.int8, np.int16, np.int32, np.float16, ml_dtypes.bfloat16)
 
 # CTranslate2 scope -> transformers module, per rule; a tuple is a fused projection, split along the output axis.
-CT2_TO_HF: dict[str, str | tuple[str, ...] | None] = {
+CT2_TO_HF: dict[str, str | tuple[str, ...]] = {
     r"(encoder|decoder)/conv(\d)": r"model.\1.conv\2",
     r"(encoder|decoder)/position_encodings": r"model.\1.embed_positions",
     r"decoder/embeddings": "model.decoder.embed_tokens",
-    r"decoder/projection": None,  # an alias of the embedding: transformers ties `proj_out` to it
     r"(encoder|decoder)/layer_norm": r"model.\1.layer_norm",
     r"(encoder|decoder)/layer_(\d+)/self_attention/layer_norm": r"model.\1.layers.\2.self_attn_layer_norm",
     r"(encoder|decoder)/layer_(\d+)/self_attention/linear_0": tuple(
@@ -53,7 +53,7 @@ BIASLESS = ("k_proj",)  # transformers' Whisper keys have no bias; CTranslate2 s
 TINY_EN_TOKENS = dict(bos_token_id=50257, decoder_start_token_id=50257, eos_token_id=50256, pad_token_id=50256)
 NO_TIMESTAMPS, PREVIOUS = 50362, 50360
 FIRST_TIMESTAMP, TIMESTAMPS = 50363, 1501  # <|0.00|> .. <|30.00|>
-SPECIAL_TOKENS = ("<|endoftext|>", "<|startoftranscript|>")
+END_OF_TEXT = "<|endoftext|>"
 
 
 def _read_string(data: bytes, offset: int) -> tuple[str, int]:
@@ -91,20 +91,17 @@ def read_ctranslate2(path: str) -> tuple[str, dict[str, np.ndarray], dict[str, s
 
 
 def _hf_modules(scope: str) -> tuple[str, ...] | None:
-    """The transformers module(s) of a CTranslate2 scope; () for one to drop."""
+    """The transformers module(s) of a CTranslate2 scope, None for none."""
     for pattern, target in CT2_TO_HF.items():
         match = re.fullmatch(pattern, scope)
-        if match is None:
-            continue
-        if target is None:
-            return ()
-        return tuple(match.expand(t) for t in (target if isinstance(target, tuple) else (target,)))
+        if match:
+            return tuple(match.expand(t) for t in (target if isinstance(target, tuple) else (target,)))
     return None
 
 
 def whisper_state_dict(variables: dict[str, np.ndarray], aliases: dict[str, str]) -> dict[str, np.ndarray]:
     """transformers' `WhisperForConditionalGeneration` state dict (float32) of a CTranslate2 WhisperSpec."""
-    if aliases.get("decoder/projection/weight") != "decoder/embeddings/weight":
+    if aliases != {"decoder/projection/weight": "decoder/embeddings/weight"}:  # transformers ties proj_out
         raise ValueError(f"expected the output projection tied to the embedding (an alias), got aliases {aliases}")
     state = {}
     for key, value in variables.items():
@@ -114,6 +111,9 @@ def whisper_state_dict(variables: dict[str, np.ndarray], aliases: dict[str, str]
             if value.ndim == 0:  # a spec option (heads, activation, pre_norm...), not a weight
                 continue
             raise ValueError(f"no transformers name for CTranslate2 variable {key!r} {value.shape}")
+        if leaf not in CT2_LEAVES:  # e.g. `weight_scale`: an int8/int16-quantized file
+            raise ValueError(f"CTranslate2 variable {key!r}: only float files are read; convert with "
+                             "--quantization float32 or float16")
         for module, part in zip(modules, np.split(value, len(modules), axis=0)):
             name = f"{module}.{CT2_LEAVES[leaf]}"
             if name.endswith(tuple(f"{b}.bias" for b in BIASLESS)):
@@ -157,13 +157,13 @@ def _write_tokenizer(source_dir: str, path: str) -> None:
     backend = tokenizers.Tokenizer.from_file(os.path.join(source_dir, "tokenizer.json"))
     if backend.get_vocab_size() != FIRST_TIMESTAMP:
         raise ValueError(f"expected {FIRST_TIMESTAMP} tokens before the timestamps, got {backend.get_vocab_size()}")
+    specials = [token.content for _, token in sorted(backend.get_added_tokens_decoder().items())]
     backend.add_tokens([tokenizers.AddedToken(f"<|{i * 0.02:.2f}|>", special=False) for i in range(TIMESTAMPS)])
     backend.save(os.path.join(path, "tokenizer.json"))
-    specials = [t["content"] for t in json.load(open(os.path.join(source_dir, "tokenizer.json")))["added_tokens"]]
     with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
-        json.dump({"tokenizer_class": "WhisperTokenizer", "bos_token": SPECIAL_TOKENS[0], "eos_token": SPECIAL_TOKENS[0],
-                   "unk_token": SPECIAL_TOKENS[0], "pad_token": SPECIAL_TOKENS[0], "model_max_length": 1024,
-                   "additional_special_tokens": specials[1:]}, f)
+        json.dump({"tokenizer_class": "WhisperTokenizer", "bos_token": END_OF_TEXT, "eos_token": END_OF_TEXT,
+                   "unk_token": END_OF_TEXT, "pad_token": END_OF_TEXT, "model_max_length": 1024,
+                   "additional_special_tokens": [t for t in specials if t != END_OF_TEXT]}, f)
 
 
 def write_tiny_en_checkpoint(path: str) -> str:
