@@ -262,20 +262,27 @@ class FlaxPreTrainedModel(GenerationMixin):
         """The config token ids are checked against (a text-and-image model: its text tower's)."""
         return self.config
 
-    def _check_input_ids(self, input_ids: Any, position_ids: Any = None) -> None:
-        """Clear errors for token ids out of range and sequences longer than the positions."""
+    @property
+    def _source_config(self) -> PretrainedConfig:
+        """The config an encoder-decoder's source token ids are checked against (a composite: its encoder's)."""
+        return self._token_config
+
+    def _check_input_ids(self, input_ids: Any, position_ids: Any = None, config: PretrainedConfig | None = None) -> None:
+        """Clear errors for token ids out of range and sequences longer than the positions (of `config`,
+        by default the one the model's tokens are checked against)."""
+        config = config or self._token_config
         if isinstance(input_ids, jax.core.Tracer):
             return
         ids = np.asarray(input_ids)
         if ids.ndim != 2:
             raise ValueError(f"input_ids must be [batch, sequence], got shape {ids.shape}.")
-        vocab = self._token_config.vocab_size
+        vocab = config.vocab_size
         if ids.size and (ids.max() >= vocab or ids.min() < 0):
             raise ValueError(
                 f"input_ids holds token ids outside [0, vocab_size={vocab}) (min {ids.min()}, max {ids.max()}). "
                 "Check that the tokenizer belongs to this model."
             )
-        max_positions = self._token_config.position_limit
+        max_positions = config.position_limit
         if max_positions is not None and position_ids is not None and not isinstance(position_ids, jax.core.Tracer):
             top = int(np.asarray(position_ids).max(initial=0))
             if top >= max_positions:
