@@ -12,6 +12,7 @@ import json
 import os
 from typing import Any, ClassVar
 
+from flaxformers.checkpoints.hub import PushToHubMixin
 from flaxformers.checkpoints.io import atomic_write_text
 
 CONFIG_NAME = "config.json"
@@ -87,7 +88,7 @@ ACTIVATION_NAMES = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_
 _PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
-class PretrainedConfig:
+class PretrainedConfig(PushToHubMixin):
     model_type: ClassVar[str] = ""
     attribute_map: ClassVar[dict[str, str]] = {}
 

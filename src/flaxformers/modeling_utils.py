@@ -21,6 +21,7 @@ from flax.core.frozen_dict import FrozenDict, freeze, unfreeze
 
 from flaxformers.checkpoints import io
 from flaxformers.checkpoints.convert import ConversionRules, flatten, flax_to_state_dict, unflatten
+from flaxformers.checkpoints.hub import PushToHubMixin, pop_upload_options, upload_folder
 from flaxformers.configuration_utils import CONFIG_NAME, HUB_KWARGS, PretrainedConfig
 from flaxformers.generation.mixin import GenerationMixin
 
@@ -81,7 +82,7 @@ def call_with_accepted(module: nn.Module, **kwargs: Any) -> Any:
     return module(**{k: v for k, v in kwargs.items() if _takes(module, k)})
 
 
-class FlaxPreTrainedModel(GenerationMixin):
+class FlaxPreTrainedModel(GenerationMixin, PushToHubMixin):
     config_class: ClassVar[type[PretrainedConfig]]
     module_class: ClassVar[type[nn.Module]]
     base_model_prefix: ClassVar[str] = ""
@@ -516,11 +517,9 @@ class FlaxPreTrainedModel(GenerationMixin):
     ) -> None:
         """Write config.json and weights: PyTorch-layout safetensors (default), or Flax msgpack
         with `safe_serialization=False`, sharded past `max_shard_size`. The weights replace those of an
-        earlier save atomically as a whole (`io.save_weights`)."""
-        if push_to_hub:
-            from flaxformers.checkpoints.hub import hub_cli
-
-            raise NotImplementedError(f"push_to_hub is not supported: save locally, then `{hub_cli()} upload`.")
+        earlier save atomically as a whole (`io.save_weights`). With `push_to_hub=True` the directory is then
+        uploaded to `repo_id=` (default: the directory's name)."""
+        upload = pop_upload_options(save_directory, token, kwargs) if push_to_hub else None
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_directory={save_directory!r} is a file; pass a directory.")
@@ -540,6 +539,8 @@ class FlaxPreTrainedModel(GenerationMixin):
                             "safetensors", max_shard_size)
         else:  # msgpack shards hold flat '/'-joined names, as transformers 4.x wrote them
             io.save_weights({"/".join(p): v for p, v in flat.items()}, save_directory, "msgpack", max_shard_size)
+        if upload is not None:
+            upload_folder(save_directory, **upload)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(config={type(self.config).__name__}, dtype={jnp.dtype(self.dtype).name})"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import tokenizers
 
-from flaxformers.checkpoints.hub import resolve_file, resolve_first
+from flaxformers.checkpoints.hub import PushToHubMixin, resolve_file, resolve_first
 from flaxformers.registry import TokenizerHint
 from flaxformers.tokenizers.chat import ChatTemplateError, render
 
@@ -54,7 +54,7 @@ def _register_pytree() -> None:
                                        lambda keys, values: dict(zip(keys, values)))
 
 
-class Tokenizer:
+class Tokenizer(PushToHubMixin):
     """A `tokenizers.Tokenizer` plus the special tokens and padding rules transformers users expect."""
 
     def __init__(
