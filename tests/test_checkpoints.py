@@ -70,6 +70,11 @@ def test_msgpack_round_trip_and_sharded_msgpack(ours, tmp_path):
     ours.save_pretrained(tmp_path / "many", safe_serialization=False, max_shard_size="20KB")
     assert (tmp_path / "many" / io.FLAX_WEIGHTS_INDEX_NAME).exists()
     _assert_same_params(FlaxGPT2LMHeadModel.from_pretrained(tmp_path / "many").params, ours.params)
+    # 4.57's loaders of the raw trees
+    _assert_same_params(FlaxGPT2LMHeadModel.load_flax_weights(tmp_path / "one" / io.FLAX_WEIGHTS_NAME), ours.params)
+    shards = sorted(str(p) for p in (tmp_path / "many").glob("flax_model-*.msgpack"))
+    assert len(shards) > 1
+    _assert_same_params(FlaxGPT2LMHeadModel.load_flax_sharded_weights(shards), ours.params)
 
 
 def test_torch_bin_loads_with_weights_only(reference, ours, tmp_path):

@@ -505,6 +505,18 @@ class FlaxPreTrainedModel(GenerationMixin, PushToHubMixin):
             return model
         return model, params
 
+    @classmethod
+    def load_flax_weights(cls, resolved_archive_file: str | os.PathLike) -> dict:
+        """4.57's: the nested param tree of one `flax_model.msgpack` file."""
+        return io.read_msgpack(resolved_archive_file)
+
+    @classmethod
+    def load_flax_sharded_weights(cls, shard_files: list[str | os.PathLike]) -> dict:
+        """4.57's: the nested param tree of the shards a `flax_model.msgpack.index.json` names."""
+        from flaxformers.checkpoints.load import read_msgpack_shards
+
+        return read_msgpack_shards(shard_files)
+
     def save_pretrained(
         self,
         save_directory: str | os.PathLike,
