@@ -131,6 +131,13 @@ def artifacts(tmp_path_factory):
     return out
 
 
+def test_every_public_flax_name_of_457_is_exported(artifacts):
+    """`from transformers import FlaxX` becomes `from flaxformers import FlaxX`, for every such X of 4.57."""
+    names = json.loads((artifacts / "flax_names.json").read_text())
+    assert len(names) > 190
+    assert [n for n in names if not hasattr(flaxformers, n)] == []
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=[s["name"] for s in SPECS])
 def test_msgpack_from_transformers_457_loads_and_matches(artifacts, spec):
     path = artifacts / spec["name"]
