@@ -42,32 +42,39 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         return self._ctc(audio)
 
     def _generate(self, audio: list[np.ndarray], options: dict[str, Any]) -> list[dict[str, Any]]:
-        """Audio of one window (30 s) batched; longer audio one at a time, decoded window after window
-        (Whisper's sequential long-form generation), as transformers 5's pipeline does."""
         settings = dict(options.get("generate_kwargs") or {})
         if options.get("max_new_tokens") is not None:
             settings["max_new_tokens"] = options["max_new_tokens"]
-        if options.get("return_timestamps"):
+        timestamps = bool(options.get("return_timestamps"))
+        if timestamps:
             settings["return_timestamps"] = True
-        window = getattr(self.feature_extractor, "n_samples", None)
-        long = [i for i, wave in enumerate(audio) if window is not None and len(wave) > window]
-        short = [i for i in range(len(audio)) if i not in long]
-        out: dict[int, dict[str, Any]] = {}
-        if short:
-            features = self.feature_extractor([audio[i] for i in short], sampling_rate=self.feature_extractor.sampling_rate)
-            rows = np.asarray(self.model.generate(features[self.model.main_input_name], **settings).sequences)
-            out.update(zip(short, (self._decoded(row, settings) for row in rows)))
-        for i in long:
-            features = self.feature_extractor(audio[i], sampling_rate=self.feature_extractor.sampling_rate,
-                                              truncation=False, padding="longest", return_attention_mask=True)
-            row = np.asarray(self.model.generate(features[self.model.main_input_name],
-                                                 attention_mask=features["attention_mask"], **settings).sequences)[0]
-            out[i] = self._decoded(row, settings)
-        return [out[i] for i in range(len(audio))]
+        # Each waveform's features alone, batched with those of the same shape (Whisper's fixed 30 s; raw
+        # audio of one length): padding raw audio would change what its encoder's convolutions see at the end.
+        name = self.feature_extractor.model_input_names[0]
+        features = [self._features(wave) for wave in audio]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, feature in enumerate(features):
+            groups.setdefault(np.shape(feature[name]), []).append(i)
+        out: list[dict[str, Any]] = [{}] * len(audio)
+        for rows in groups.values():
+            batch = {key: np.concatenate([features[i][key] for i in rows]) for key in features[rows[0]]}
+            source = batch.pop(name)
+            mask = {"attention_mask": batch["attention_mask"]} if "attention_mask" in batch else {}
+            sequences = np.asarray(self.model.generate(source, **mask, **settings).sequences)
+            for i, row in zip(rows, sequences):
+                out[i] = self._decoded(row, timestamps)
+        return out
 
-    def _decoded(self, row: np.ndarray, settings: dict[str, Any]) -> dict[str, Any]:
-        timestamps = bool(settings.get("return_timestamps"))
-        if hasattr(self.tokenizer, "_decode_asr"):  # chunks between timestamps, decoded one by one
+    def _features(self, wave: np.ndarray) -> dict[str, Any]:
+        """The feature extractor's inputs; Whisper's audio longer than one window (30 s) whole, with its frame
+        mask, for sequential long-form generation (as transformers 5's pipeline makes them)."""
+        window = getattr(self.feature_extractor, "n_samples", None)
+        whole = {"truncation": False, "padding": "longest", "return_attention_mask": True}
+        return self.feature_extractor(wave, sampling_rate=self.feature_extractor.sampling_rate,
+                                      **(whole if window is not None and len(wave) > window else {}))
+
+    def _decoded(self, row: np.ndarray, timestamps: bool) -> dict[str, Any]:
+        if hasattr(self.tokenizer, "_decode_asr"):  # Whisper: the chunks between timestamps, decoded one by one
             seconds = self.feature_extractor.chunk_length / self.model.config.max_source_positions
             text, chunks = self.tokenizer._decode_asr([{"tokens": row}], return_timestamps=timestamps,
                                                       return_language=False, time_precision=seconds)
