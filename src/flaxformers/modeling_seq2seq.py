@@ -61,7 +61,8 @@ def zeroed_decoder_cache(module: Any, decode_inputs: dict[str, Any]) -> dict:
                       if path[-1] not in CROSS_CACHE_NAMES})
 
 
-def _positions(shape: tuple[int, ...]) -> jax.Array:
+def default_positions(shape: tuple[int, ...]) -> jax.Array:
+    """Positions 0..T-1 for every row of `shape` [B, T], as transformers defaults them."""
     return jnp.broadcast_to(jnp.arange(shape[-1], dtype="i4")[None, :], shape)
 
 
@@ -88,7 +89,7 @@ class Seq2SeqPreTrainedModel(FlaxPreTrainedModel):
         inputs = {"input_ids": jnp.asarray(input_ids, dtype="i4"),
                   "attention_mask": self._attention_mask(shape, attention_mask, None)}
         if self.takes_position_ids:
-            inputs["position_ids"] = _positions(shape) if position_ids is None else jnp.asarray(position_ids, "i4")
+            inputs["position_ids"] = default_positions(shape) if position_ids is None else jnp.asarray(position_ids, "i4")
         self._check_input_ids(input_ids, inputs.get("position_ids"))
         return inputs
 
@@ -101,7 +102,7 @@ class Seq2SeqPreTrainedModel(FlaxPreTrainedModel):
             if decoder_position_ids is None:
                 if past_key_values is not None:
                     raise ValueError("Make sure to provide `decoder_position_ids` when passing `past_key_values`.")
-                decoder_position_ids = _positions(shape)
+                decoder_position_ids = default_positions(shape)
             inputs["decoder_position_ids"] = jnp.asarray(decoder_position_ids, dtype="i4")
         self._check_input_ids(decoder_input_ids, inputs.get("decoder_position_ids"))
         return inputs
@@ -352,7 +353,7 @@ class CompositeEncoderDecoderModel(FlaxPreTrainedModel):
     @staticmethod
     def _dummy_decoder_inputs(shape: tuple[int, ...]) -> dict[str, jax.Array]:
         ids = jnp.zeros(shape, "i4")
-        return {"decoder_input_ids": ids, "decoder_attention_mask": ids + 1, "decoder_position_ids": _positions(shape)}
+        return {"decoder_input_ids": ids, "decoder_attention_mask": ids + 1, "decoder_position_ids": default_positions(shape)}
 
     def prepare_decoder_input_ids_from_labels(self, labels: Any) -> jax.Array:
         """The decoder inputs transformers builds from `labels` (teacher forcing), by the composite's config."""

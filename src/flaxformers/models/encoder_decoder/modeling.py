@@ -15,12 +15,12 @@ import jax
 import jax.numpy as jnp
 
 from flaxformers.configuration_utils import PretrainedConfig
-from flaxformers.modeling_seq2seq import CompositeEncoderDecoderModel, CompositeEncoderDecoderModule
+from flaxformers.modeling_seq2seq import (
+    CompositeEncoderDecoderModel,
+    CompositeEncoderDecoderModule,
+    default_positions,
+)
 from flaxformers.models.encoder_decoder.configuration import EncoderDecoderConfig
-
-
-def _positions(shape: tuple[int, ...]) -> jax.Array:
-    return jnp.broadcast_to(jnp.arange(shape[-1], dtype="i4")[None, :], shape)
 
 
 class FlaxEncoderDecoderModule(CompositeEncoderDecoderModule):
@@ -65,7 +65,7 @@ class FlaxEncoderDecoderModel(CompositeEncoderDecoderModel):
         """The encoder's inputs with 4.57's defaults (every token attended, positions from 0), checked
         against the encoder's vocabulary and positions."""
         shape = jnp.shape(input_ids)
-        position_ids = _positions(shape) if position_ids is None else jnp.asarray(position_ids, "i4")
+        position_ids = default_positions(shape) if position_ids is None else jnp.asarray(position_ids, "i4")
         self._check_input_ids(input_ids, position_ids, self.config.encoder)
         return {"input_ids": jnp.asarray(input_ids, "i4"), "position_ids": position_ids,
                 "attention_mask": self._attention_mask(shape, attention_mask, None)}
