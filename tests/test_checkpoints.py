@@ -70,6 +70,11 @@ def test_msgpack_round_trip_and_sharded_msgpack(ours, tmp_path):
     ours.save_pretrained(tmp_path / "many", safe_serialization=False, max_shard_size="20KB")
     assert (tmp_path / "many" / io.FLAX_WEIGHTS_INDEX_NAME).exists()
     _assert_same_params(FlaxGPT2LMHeadModel.from_pretrained(tmp_path / "many").params, ours.params)
+    # 4.57's loaders of the raw trees
+    _assert_same_params(FlaxGPT2LMHeadModel.load_flax_weights(tmp_path / "one" / io.FLAX_WEIGHTS_NAME), ours.params)
+    shards = sorted(str(p) for p in (tmp_path / "many").glob("flax_model-*.msgpack"))
+    assert len(shards) > 1
+    _assert_same_params(FlaxGPT2LMHeadModel.load_flax_sharded_weights(shards), ours.params)
 
 
 def test_torch_bin_loads_with_weights_only(reference, ours, tmp_path):
@@ -279,3 +284,44 @@ def test_old_gpt2_checkpoint_buffers_are_ignored_but_stray_weights_reported(refe
     io.write_state_dict(state, tmp_path)
     assert FlaxGPT2LMHeadModel.from_pretrained(tmp_path).loading_report.unexpected == [
         "transformer.h.0.attn.q_attn.bias"]
+
+
+def test_push_to_hub_uploads_what_save_pretrained_writes(ours, reference, tmp_path, monkeypatch):
+    """push_to_hub (models, configs, tokenizers) and save_pretrained(push_to_hub=True) go through huggingface_hub's
+    create_repo + upload_folder with transformers' arguments; the uploaded folder loads in transformers."""
+    from types import SimpleNamespace
+
+    import huggingface_hub
+    from _helpers import gpt2_tokenizer_dir
+
+    from flaxformers import AutoTokenizer
+
+    uploads = []
+
+    def upload_folder(self, *, repo_id, folder_path, **options):
+        copy = tmp_path / f"upload{len(uploads)}"
+        shutil.copytree(folder_path, copy)  # the temporary directory is gone once push_to_hub returns
+        uploads.append((repo_id, sorted(os.listdir(copy)), options, self.token))
+        return copy
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
+                        lambda self, repo_id, private=None, exist_ok=False: SimpleNamespace(repo_id=repo_id))
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    uploaded = ours.push_to_hub("me/tiny-gpt2", commit_message="first", private=True, token="t0k",
+                                safe_serialization=False)
+    repo, files, options, token = uploads[0]
+    assert (repo, token, options["commit_message"]) == ("me/tiny-gpt2", "t0k", "first")
+    assert "flax_model.msgpack" in files and "config.json" in files
+    again = FlaxGPT2LMHeadModel.from_pretrained(uploaded)
+    for path, value in flatten(ours.params).items():
+        np.testing.assert_array_equal(flatten(again.params)[path], value)
+
+    ours.save_pretrained(tmp_path / "my-model", push_to_hub=True, commit_message="second")
+    repo, files, options, _ = uploads[1]
+    assert (repo, options["commit_message"]) == ("my-model", "second") and "model.safetensors" in files
+    assert transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "upload1").config.n_layer == ours.config.n_layer
+
+    (tmp_path / "tok").mkdir()
+    AutoTokenizer.from_pretrained(gpt2_tokenizer_dir(tmp_path / "tok")).push_to_hub("me/tok")
+    ours.config.push_to_hub("me/cfg")
+    assert "tokenizer.json" in uploads[2][1] and uploads[3][1] == ["config.json"]

@@ -67,6 +67,14 @@ BART = dict(vocab_size=VOCAB, d_model=32, encoder_layers=2, decoder_layers=2, en
 T5 = dict(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=40, num_layers=2, num_heads=4, relative_attention_num_buckets=8,
           relative_attention_max_distance=12, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
 
+BERT = dict(model_type="bert", vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=37, max_position_embeddings=48, pad_token_id=0)
+GPT2 = dict(model_type="gpt2", vocab_size=VOCAB, n_embd=48, n_layer=2, n_head=4, n_positions=48, bos_token_id=1,
+            eos_token_id=2)
+# the encoder-decoder: any text encoder into any decoder with cross-attention (made causal, cross-attending)
+AS_DECODER = dict(is_decoder=True, add_cross_attention=True)
+COMPOSITE = dict(pad_token_id=0, eos_token_id=2, decoder_start_token_id=1)
+
 CASES: dict[str, Case] = {
     # --- the BART-like transformer under each model type's switches ---
     "bart": Case("BartConfig", "BartForConditionalGeneration", BART,
@@ -99,6 +107,11 @@ CASES: dict[str, Case] = {
     "longt5-tglobal": Case("LongT5Config", "LongT5ForConditionalGeneration",
                            {**T5, "local_radius": 2, "global_block_size": 3, "encoder_attention_type": "transient-global",
                             "feed_forward_proj": "gated-gelu"}, heads=("LongT5Model",)),  # beams: T5's decoder
+    # --- EncoderDecoderModel: BERT into BERT (same width), BERT into GPT-2 (wider: enc_to_dec_proj) ---
+    "bert2bert": Case("EncoderDecoderConfig", "EncoderDecoderModel",
+                      {"encoder": BERT, "decoder": {**BERT, **AS_DECODER}, **COMPOSITE}, gradients=True),
+    "bert2gpt2": Case("EncoderDecoderConfig", "EncoderDecoderModel",
+                      {"encoder": BERT, "decoder": {**GPT2, **AS_DECODER}, **COMPOSITE}, beams=(1, 3)),
 }
 
 # sources: row 1 is padded at the right; each row ends with one eos (the classification heads pool it)
@@ -280,7 +293,8 @@ def test_encode_then_cached_decode_equals_full_forward(built):
     assert {path[-1] for path in flatten(cache)} == {"cached_key", "cached_value", "cache_index"}
     step = jax.jit(lambda ids, cache, positions: model.decode(
         ids, encoder_outputs, encoder_attention_mask=built.mask, decoder_attention_mask=np.ones((2, TGT), np.int32),
-        past_key_values=cache, **({"decoder_position_ids": positions} if model.takes_position_ids else {})))
+        past_key_values=cache,
+        **({"decoder_position_ids": positions} if getattr(model, "takes_position_ids", True) else {})))
     logits = []
     for t in range(TGT):
         out = step(TARGET[:, t:t + 1], cache, np.full((2, 1), t, np.int32))

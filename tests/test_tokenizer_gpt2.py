@@ -62,3 +62,25 @@ def test_truncation_and_errors(tokenizers_pair):
         ours(["a b c d e f"], padding="max_length", max_length=2)
     with pytest.raises(OSError, match="no tokenizer files"):
         AutoTokenizer.from_pretrained(str(__import__("tempfile").mkdtemp()))
+
+
+def test_config_special_tokens_in_plain_vocab_are_special(tmp_path):
+    """tokenizer_config's bos/eos that tokenizer.json holds only as ordinary vocabulary entries are
+    special tokens after loading, in transformers and here: encoded whole, dropped by skip_special_tokens."""
+    import json
+
+    import tokenizers
+    from tokenizers import decoders, models, pre_tokenizers
+
+    vocab = {"<unk>": 0, "a": 1, "b": 2, "</s>": 3, "<s>": 4, "Ġ": 5, "Ġa": 6}
+    backend = tokenizers.Tokenizer(models.BPE(vocab=vocab, merges=[("Ġ", "a")], unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.save(str(tmp_path / "tokenizer.json"))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
+        {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "tokenizer_class": "PreTrainedTokenizerFast"}))
+    ours, ref = AutoTokenizer.from_pretrained(tmp_path), transformers.AutoTokenizer.from_pretrained(tmp_path)
+    for text in ["a</s>b", "<s>a a</s>"]:
+        assert ours.encode(text, add_special_tokens=False) == ref.encode(text, add_special_tokens=False)
+    ids = [4, 1, 6, 3]
+    assert ours.decode(ids, skip_special_tokens=True) == ref.decode(ids, skip_special_tokens=True) == "a a"

@@ -1,4 +1,6 @@
-"""Every image and image-text class against transformers' PyTorch class on the same tiny random weights.
+"""Every image and image-text class, and the composite encoder-decoders (an image or raw-audio encoder into a
+text decoder, which share one implementation), against transformers' PyTorch class on the same tiny
+random weights.
 
 A case is a transformers config (images 32x32, patches 8, hidden 32, 2 layers) and its PyTorch class.
 transformers builds the model, its constant parameters (norms, layer scales, relative-position tables,
@@ -65,10 +67,21 @@ def _clip(**overrides) -> Callable[[], Any]:
 GPT2 = dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=16, bos_token_id=97, eos_token_id=98)
 
 
-def _encoder_decoder(encoder, decoder):
-    config = transformers.VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+def _encoder_decoder(encoder, decoder, composite: str = "VisionEncoderDecoderConfig"):
+    config = getattr(transformers, composite).from_encoder_decoder_configs(encoder, decoder)
     config.decoder_start_token_id, config.pad_token_id = TEXT["bos_token_id"], TEXT["pad_token_id"]
     return config
+
+
+SAMPLES = 800  # raw audio: 79 frames from WAV2VEC2's convolutions
+WAV2VEC2 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, conv_dim=(16, 16),
+                conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                layerdrop=0.0)
+
+
+def _speech_encoder_decoder(decoder, **encoder):
+    return lambda: _encoder_decoder(transformers.Wav2Vec2Config(**WAV2VEC2, **encoder), decoder(),
+                                    "SpeechEncoderDecoderConfig")
 
 
 CASES: dict[str, Case] = {
@@ -115,6 +128,16 @@ CASES: dict[str, Case] = {
         lambda: _encoder_decoder(transformers.Dinov2Config(**{**VIT, "intermediate_size": None}),
                                  transformers.BertConfig(**{**TEXT, "hidden_size": 48, "intermediate_size": 40})),
         "VisionEncoderDecoderModel", "pixels+decoder"),
+    # raw audio (row 1 padded: the decoder attends to its frames only) into a decoder 48 wide: enc_to_dec_proj
+    "wav2vec2-gpt2-projected": Case(
+        _speech_encoder_decoder(lambda: transformers.GPT2Config(**{**GPT2, "n_embd": 48})),
+        "SpeechEncoderDecoderModel", "audio+decoder", loss="seq2seq-lm"),
+    # the encoder's adapter projects to the decoder's width (48) and halves the frames twice
+    "wav2vec2-adapter-bert": Case(
+        _speech_encoder_decoder(lambda: transformers.BertConfig(**{**TEXT, "hidden_size": 48, "intermediate_size": 40}),
+                                add_adapter=True, output_hidden_size=48, num_adapter_layers=2,
+                                feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True),
+        "SpeechEncoderDecoderModel", "audio+decoder"),
     "clip-text-projection": Case(_t("CLIPTextConfig", **TEXT, projection_dim=16), "CLIPTextModelWithProjection", "text", base=True),
     # legacy configs (eos_token_id 2) pool at the largest token id
     "clip-text-legacy-eos": Case(_t("CLIPTextConfig", **{**TEXT, "eos_token_id": 2}), "CLIPTextModel", "text"),
@@ -147,6 +170,13 @@ def _pixels_and_decoder(rng):
     return {**_pixels(rng), "decoder_input_ids": rng.randint(2, TEXT["vocab_size"], (B, T)).astype(np.int32)}
 
 
+def _audio_and_decoder(rng):
+    mask = np.ones((B, SAMPLES), np.int32)
+    mask[1, 600:] = 0
+    return {"inputs": rng.standard_normal((B, SAMPLES)).astype(np.float32), "attention_mask": mask,
+            "decoder_input_ids": rng.randint(2, TEXT["vocab_size"], (B, T)).astype(np.int32)}
+
+
 INPUTS: dict[str, Callable[[np.random.RandomState], dict[str, np.ndarray]]] = {
     "text": _text,
     "text+pixels": lambda rng: {**_text(rng), **_pixels(rng)},
@@ -154,6 +184,7 @@ INPUTS: dict[str, Callable[[np.random.RandomState], dict[str, np.ndarray]]] = {
     "pixels+mask": _pixels_and_mask,
     "larger-pixels": lambda rng: _pixels(rng, IMAGE + PATCH),
     "pixels+decoder": _pixels_and_decoder,
+    "audio+decoder": _audio_and_decoder,
 }
 
 

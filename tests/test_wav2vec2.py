@@ -1,7 +1,9 @@
 """Wav2Vec2 against transformers' PyTorch classes on tiny random checkpoints (2 layers, hidden 32).
 
-Two variants: wav2vec2-base's (group norm on the first convolution, post-norm layers) and the "stable
-layer norm" one of the large models (layer norm on every convolution, pre-norm layers, conv bias).
+Three variants: wav2vec2-base's (group norm on the first convolution, post-norm layers), the "stable
+layer norm" one of the large models (layer norm on every convolution, pre-norm layers, conv bias), and
+one with the adapter of speech encoder-decoders (projected to another width, then strided GLU
+convolutions: fewer frames out).
 Row 1 of the batch is padded, so the frame mask and the masked positions are checked too.
 """
 
@@ -25,7 +27,8 @@ TINY = dict(vocab_size=12, hidden_size=32, num_hidden_layers=2, num_attention_he
             conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
             num_conv_pos_embedding_groups=4, pad_token_id=0, layerdrop=0.0, codevector_dim=8, proj_codevector_dim=6,
             num_codevectors_per_group=5)
-VARIANTS = {"base": {}, "stable": dict(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True)}
+VARIANTS = {"base": {}, "stable": dict(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True),
+            "adapter": dict(add_adapter=True, output_hidden_size=24, num_adapter_layers=2)}
 AUDIO = np.random.RandomState(0).normal(size=(2, SAMPLES)).astype(np.float32)
 MASK = np.ones((2, SAMPLES), np.int32)
 MASK[1, 600:] = 0
@@ -82,7 +85,8 @@ def test_ctc_loss_matches(built, reduction):
     ref.config.ctc_loss_reduction = reduction
     with torch.no_grad():
         expected = ref(_torch(AUDIO), attention_mask=_torch(MASK), labels=_torch(LABELS)).loss
-    frames = flaxformers.models.wav2vec2.modeling.frame_mask(ours.config, out.logits.shape[1], MASK)
+    frames = flaxformers.models.wav2vec2.modeling.frame_mask(ours.config, out.logits.shape[1], MASK,
+                                                             ours.config.add_adapter)
     loss = ctc_loss(out.logits, frames, LABELS, blank_id=ours.config.pad_token_id, reduction=reduction)
     assert_close(loss, expected, what=f"ctc loss ({reduction})")
 
@@ -99,13 +103,15 @@ def test_base_model_matches(built, tmp_path):
     assert_close(out.extract_features, expected.extract_features, what="extract_features")
 
 
-def test_pretraining_outputs_and_loss_match(built, tmp_path):
+@pytest.mark.parametrize("name", [n for n, v in VARIANTS.items() if not v.get("add_adapter")])
+def test_pretraining_outputs_and_loss_match(name, tmp_path_factory, tmp_path):
     """Quantised targets (argmax codevectors), perplexity over the masked frames, and the contrastive plus
-    diversity loss against sampled negatives."""
+    diversity loss against sampled negatives (pre-training has no adapter: it predicts the encoder's frames)."""
     from transformers.models.wav2vec2.modeling_wav2vec2 import _sample_negative_indices
 
     from flaxformers.models.wav2vec2.modeling import pretraining_loss
 
+    built = build(name, tmp_path_factory)
     torch.manual_seed(2)
     ref = transformers.Wav2Vec2ForPreTraining.from_pretrained(built[0], attn_implementation="eager").eval()
     with torch.no_grad():  # spread the codebook choices (the tiny model's logits favour a few)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flaxformers._lazy import lazy_exports
+from flaxformers.generation import _EXPORTS as generation_exports
 from flaxformers.registry import AUTO_TASKS, exports
 
 __version__ = "0.1.0"
@@ -14,6 +15,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["FlaxPreTrainedModel"], "flaxformers.modeling_utils"),
     **dict.fromkeys(["GenerationConfig"], "flaxformers.generation.config"),
     **dict.fromkeys(["TextStreamer", "TextIteratorStreamer", "TokenIteratorStreamer"], "flaxformers.generation.streamers"),
+    **dict.fromkeys(["GenerationMixin", "FlaxGenerationMixin"], "flaxformers.generation.mixin"),
+    **{name: module for name, module in generation_exports.items() if name.startswith("Flax")},
     **dict.fromkeys(["AutoTokenizer", "Tokenizer"], "flaxformers.tokenizers"),
     **dict.fromkeys(["AutoFeatureExtractor", "AutoImageProcessor", "AutoProcessor", "ImageProcessor", "Processor",
                      "load_image"], "flaxformers.processors"),

@@ -12,6 +12,7 @@ import json
 import os
 from typing import Any, ClassVar
 
+from flaxformers.checkpoints.hub import PushToHubMixin
 from flaxformers.checkpoints.io import atomic_write_text
 
 CONFIG_NAME = "config.json"
@@ -87,7 +88,7 @@ ACTIVATION_NAMES = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_
 _PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
-class PretrainedConfig:
+class PretrainedConfig(PushToHubMixin):
     model_type: ClassVar[str] = ""
     attribute_map: ClassVar[dict[str, str]] = {}
 
@@ -244,6 +245,27 @@ def nested_config(value: PretrainedConfig | dict[str, Any] | None, name: str) ->
     if "model_type" not in value:
         raise ValueError(f"{name} needs a `model_type` (the part's config.json has one); got keys {sorted(value)}.")
     return config_class_for(value["model_type"]).from_dict(value)
+
+
+class CompositeEncoderDecoderConfig(PretrainedConfig):
+    """The config of an encoder-decoder made of two models of this library: the `encoder` and `decoder`
+    configs (dicts or objects; each part's class by its `model_type`). Subclasses set `model_type`."""
+
+    def __init__(self, **kwargs: Any):
+        if "encoder" not in kwargs or "decoder" not in kwargs:
+            raise ValueError(f"{type(self).__name__} needs encoder= and decoder= configs (or their dicts).")
+        self.encoder = nested_config(kwargs.pop("encoder"), "encoder")
+        self.decoder = nested_config(kwargs.pop("decoder"), "decoder")
+        kwargs.setdefault("is_encoder_decoder", True)
+        super().__init__(**kwargs)
+
+    @classmethod
+    def from_encoder_decoder_configs(cls, encoder_config: PretrainedConfig, decoder_config: PretrainedConfig,
+                                     **kwargs: Any) -> CompositeEncoderDecoderConfig:
+        """The decoder set up as transformers does: causal, with cross-attention over the encoder."""
+        decoder = decoder_config.to_dict()
+        decoder.update(is_decoder=True, add_cross_attention=True)
+        return cls(encoder=encoder_config.to_dict(), decoder=decoder, **kwargs)
 
 
 HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "token", "force_download", "subfolder")

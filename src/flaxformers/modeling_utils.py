@@ -21,6 +21,7 @@ from flax.core.frozen_dict import FrozenDict, freeze, unfreeze
 
 from flaxformers.checkpoints import io
 from flaxformers.checkpoints.convert import ConversionRules, flatten, flax_to_state_dict, unflatten
+from flaxformers.checkpoints.hub import PushToHubMixin, pop_upload_options, upload_folder
 from flaxformers.configuration_utils import CONFIG_NAME, HUB_KWARGS, PretrainedConfig
 from flaxformers.generation.mixin import GenerationMixin
 
@@ -81,7 +82,7 @@ def call_with_accepted(module: nn.Module, **kwargs: Any) -> Any:
     return module(**{k: v for k, v in kwargs.items() if _takes(module, k)})
 
 
-class FlaxPreTrainedModel(GenerationMixin):
+class FlaxPreTrainedModel(GenerationMixin, PushToHubMixin):
     config_class: ClassVar[type[PretrainedConfig]]
     module_class: ClassVar[type[nn.Module]]
     base_model_prefix: ClassVar[str] = ""
@@ -262,20 +263,27 @@ class FlaxPreTrainedModel(GenerationMixin):
         """The config token ids are checked against (a text-and-image model: its text tower's)."""
         return self.config
 
-    def _check_input_ids(self, input_ids: Any, position_ids: Any = None) -> None:
-        """Clear errors for token ids out of range and sequences longer than the positions."""
+    @property
+    def _source_config(self) -> PretrainedConfig:
+        """The config an encoder-decoder's source token ids are checked against (a composite: its encoder's)."""
+        return self._token_config
+
+    def _check_input_ids(self, input_ids: Any, position_ids: Any = None, config: PretrainedConfig | None = None) -> None:
+        """Clear errors for token ids out of range and sequences longer than the positions (of `config`,
+        by default the one the model's tokens are checked against)."""
+        config = config or self._token_config
         if isinstance(input_ids, jax.core.Tracer):
             return
         ids = np.asarray(input_ids)
         if ids.ndim != 2:
             raise ValueError(f"input_ids must be [batch, sequence], got shape {ids.shape}.")
-        vocab = self._token_config.vocab_size
+        vocab = config.vocab_size
         if ids.size and (ids.max() >= vocab or ids.min() < 0):
             raise ValueError(
                 f"input_ids holds token ids outside [0, vocab_size={vocab}) (min {ids.min()}, max {ids.max()}). "
                 "Check that the tokenizer belongs to this model."
             )
-        max_positions = self._token_config.position_limit
+        max_positions = config.position_limit
         if max_positions is not None and position_ids is not None and not isinstance(position_ids, jax.core.Tracer):
             top = int(np.asarray(position_ids).max(initial=0))
             if top >= max_positions:
@@ -497,6 +505,18 @@ class FlaxPreTrainedModel(GenerationMixin):
             return model
         return model, params
 
+    @classmethod
+    def load_flax_weights(cls, resolved_archive_file: str | os.PathLike) -> dict:
+        """4.57's: the nested param tree of one `flax_model.msgpack` file."""
+        return io.read_msgpack(resolved_archive_file)
+
+    @classmethod
+    def load_flax_sharded_weights(cls, shard_files: list[str | os.PathLike]) -> dict:
+        """4.57's: the nested param tree of the shards a `flax_model.msgpack.index.json` names."""
+        from flaxformers.checkpoints.load import read_msgpack_shards
+
+        return read_msgpack_shards(shard_files)
+
     def save_pretrained(
         self,
         save_directory: str | os.PathLike,
@@ -509,11 +529,9 @@ class FlaxPreTrainedModel(GenerationMixin):
     ) -> None:
         """Write config.json and weights: PyTorch-layout safetensors (default), or Flax msgpack
         with `safe_serialization=False`, sharded past `max_shard_size`. The weights replace those of an
-        earlier save atomically as a whole (`io.save_weights`)."""
-        if push_to_hub:
-            from flaxformers.checkpoints.hub import hub_cli
-
-            raise NotImplementedError(f"push_to_hub is not supported: save locally, then `{hub_cli()} upload`.")
+        earlier save atomically as a whole (`io.save_weights`). With `push_to_hub=True` the directory is then
+        uploaded to `repo_id=` (default: the directory's name)."""
+        upload = pop_upload_options(save_directory, token, kwargs) if push_to_hub else None
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_directory={save_directory!r} is a file; pass a directory.")
@@ -533,6 +551,8 @@ class FlaxPreTrainedModel(GenerationMixin):
                             "safetensors", max_shard_size)
         else:  # msgpack shards hold flat '/'-joined names, as transformers 4.x wrote them
             io.save_weights({"/".join(p): v for p, v in flat.items()}, save_directory, "msgpack", max_shard_size)
+        if upload is not None:
+            upload_folder(save_directory, **upload)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(config={type(self.config).__name__}, dtype={jnp.dtype(self.dtype).name})"

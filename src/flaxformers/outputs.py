@@ -104,6 +104,23 @@ FlaxTokenClassifierOutput = output_class("FlaxTokenClassifierOutput", "logits", 
 FlaxQuestionAnsweringModelOutput = output_class(
     "FlaxQuestionAnsweringModelOutput", "start_logits", "end_logits", "hidden_states", "attentions"
 )
+def stack_output(hidden: Array, all_hidden: tuple | None, attentions: tuple | None, cross: tuple | None = None, *,
+                 output_hidden_states: bool, return_dict: bool,
+                 output_type: type[ModelOutput] = FlaxBaseModelOutput) -> Any:
+    """What a base model returns after its layer stack (and final norm): the last hidden state [B, T, D]
+    joins the hidden states, as in 4.57; a tuple without the unset entries, or `output_type` (whose
+    `cross_attentions`, when it has one, takes `cross`)."""
+    if output_hidden_states:
+        all_hidden = all_hidden + (hidden,)
+    if not return_dict:
+        return tuple(v for v in (hidden, all_hidden, attentions, cross) if v is not None)
+    fields = dict(last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions)
+    if "cross_attentions" in output_type.__dataclass_fields__:
+        fields["cross_attentions"] = cross
+    return output_type(**fields)
+
+
+
 _SEQ2SEQ_FIELDS = ("past_key_values", "decoder_hidden_states", "decoder_attentions", "cross_attentions",
                    "encoder_last_hidden_state", "encoder_hidden_states", "encoder_attentions")
 FlaxSeq2SeqModelOutput = output_class("FlaxSeq2SeqModelOutput", "last_hidden_state", *_SEQ2SEQ_FIELDS)

@@ -18,6 +18,8 @@ from flax.traverse_util import flatten_dict
 def main(spec_path: str, out_dir: str) -> None:
     with open(spec_path) as f:
         specs = json.load(f)
+    with open(os.path.join(out_dir, "flax_names.json"), "w") as f:  # the public names a drop-in must export
+        json.dump(sorted(n for n in dir(transformers) if n.startswith("Flax")), f)
     for spec in specs:
         config = getattr(transformers, spec["config_class"])(**spec["config"])
         model = getattr(transformers, spec["model_class"])(config, seed=spec.get("seed", 0))

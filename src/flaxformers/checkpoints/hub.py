@@ -9,11 +9,52 @@ message, which says what to do instead.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 
 class ModelNotFoundError(OSError):
     """Neither a local path nor a cached or downloadable Hub repo."""
+
+
+def upload_folder(folder: str | os.PathLike, repo_id: str, *, commit_message: str | None = None,
+                  private: bool | None = None, token: str | bool | None = None, create_pr: bool = False,
+                  revision: str | None = None, commit_description: str | None = None) -> Any:
+    """`folder`'s files as one commit to the Hub repo `repo_id` (created if missing), by huggingface_hub, as
+    transformers' `push_to_hub` does. Offline (`HF_HUB_OFFLINE=1`) it raises huggingface_hub's error."""
+    import huggingface_hub
+
+    api = huggingface_hub.HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    return api.upload_folder(repo_id=repo_id, folder_path=os.fspath(folder), revision=revision, create_pr=create_pr,
+                             commit_message=commit_message or "Upload with flaxformers",
+                             commit_description=commit_description)
+
+
+HUB_UPLOAD_KWARGS = ("commit_message", "private", "create_pr", "revision", "commit_description")
+
+
+def pop_upload_options(save_directory: str | os.PathLike, token: str | bool | None, kwargs: dict[str, Any]) -> dict:
+    """What `save_pretrained(..., push_to_hub=True, repo_id=..., commit_message=...)` uploads with, taken out
+    of its keywords: the repo defaults to the directory's name, as in transformers."""
+    repo_id = kwargs.pop("repo_id", None) or os.path.basename(os.path.normpath(os.fspath(save_directory)))
+    return {"repo_id": repo_id, "token": token, **{k: kwargs.pop(k) for k in HUB_UPLOAD_KWARGS if k in kwargs}}
+
+
+class PushToHubMixin:
+    """`push_to_hub(repo_id, ...)` for anything with `save_pretrained(directory, **kwargs)` (models, configs,
+    tokenizers, processors): saved into a temporary directory, uploaded as one commit."""
+
+    def push_to_hub(self, repo_id: str, use_temp_dir: bool | None = None, commit_message: str | None = None,
+                    private: bool | None = None, token: str | bool | None = None, create_pr: bool = False,
+                    revision: str | None = None, commit_description: str | None = None, **save_kwargs: Any) -> Any:
+        """Upload what `save_pretrained` writes to the Hub repo `repo_id` (`user/name`); keywords such as
+        `max_shard_size` and `safe_serialization` go to `save_pretrained`. Returns the commit info."""
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder, **save_kwargs)
+            return upload_folder(folder, repo_id, commit_message=commit_message, private=private, token=token,
+                                 create_pr=create_pr, revision=revision, commit_description=commit_description)
 
 
 def hub_cli() -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,15 @@ def resolve_weights(path_or_repo_id: str, hub_kwargs: dict[str, Any]) -> tuple[s
     return name, [path, *paths]
 
 
+def read_msgpack_shards(shards: Sequence[str | os.PathLike]) -> dict[str, Any]:
+    """The nested param tree of sharded `flax_model-*.msgpack` files (transformers 4.x shards hold flat
+    '/'-joined names)."""
+    tree: FlatParams = {}
+    for shard in shards:
+        tree.update({tuple("/".join(k).split("/")): v for k, v in flatten(io.read_msgpack(shard)).items()})
+    return unflatten(tree)
+
+
 def read_checkpoint(
     name: str, paths: list[str], *, allow_pickle: bool = False
 ) -> tuple[str, dict[str, Any]]:
@@ -57,10 +66,7 @@ def read_checkpoint(
     if name == io.FLAX_WEIGHTS_NAME:
         return "flax", io.read_msgpack(paths[0])
     if name == io.FLAX_WEIGHTS_INDEX_NAME:
-        tree: FlatParams = {}
-        for shard in paths[1:]:  # transformers 4.x shards hold flat '/'-joined names
-            tree.update({tuple("/".join(k).split("/")): v for k, v in flatten(io.read_msgpack(shard)).items()})
-        return "flax", unflatten(tree)
+        return "flax", read_msgpack_shards(paths[1:])
     shard_paths = paths[1:] if name.endswith(".index.json") else paths
     state: dict[str, np.ndarray] = {}
     flax_layout = False

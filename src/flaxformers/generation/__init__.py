@@ -9,7 +9,7 @@ from flaxformers._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "GenerationConfig": "flaxformers.generation.config",
-    **dict.fromkeys(["GenerationMixin", "FlaxGreedySearchOutput", "FlaxSampleOutput", "FlaxBeamSearchOutput"],
+    **dict.fromkeys(["GenerationMixin", "FlaxGenerationMixin", "FlaxGreedySearchOutput", "FlaxSampleOutput", "FlaxBeamSearchOutput"],
                     "flaxformers.generation.mixin"),
     **dict.fromkeys(["BaseStreamer", "TextStreamer", "TextIteratorStreamer", "TokenIteratorStreamer"],
                     "flaxformers.generation.streamers"),

@@ -163,6 +163,9 @@ class GenerationMixin:
         return request.run(self, params, prng_key, streamer)
 
 
+FlaxGenerationMixin = GenerationMixin  # 4.x's name
+
+
 class GenerationRequest:
     """One generate call, resolved: the plan (static) and the arrays and processors (traced)."""
 
@@ -175,14 +178,16 @@ class GenerationRequest:
         xp = jnp if self.traced else np
         self.encoder_inputs = None
         if _is_encoder_decoder(model) and model.main_input_name != "input_ids":
-            # a source that is not tokens (an image's pixel_values): the model lays it out for its encoder
-            self.encoder_inputs = model.encoder_inputs_for_generation(input_ids)
+            # a source that is not tokens (an image's pixel_values, audio): the model lays it out for its encoder,
+            # with its mask when one is given (audio padded in a batch)
+            mask_given = {} if attention_mask is None else {"attention_mask": attention_mask}
+            self.encoder_inputs = model.encoder_inputs_for_generation(input_ids, **mask_given)
             ids = _decoder_prompt(model, config, next(iter(self.encoder_inputs.values())).shape[0],
                                   extra.get("decoder_input_ids"), xp)
             mask = xp.ones_like(ids)
         elif _is_encoder_decoder(model):
             # the source goes to the encoder; the decoder's prompt is its start token (or decoder_input_ids)
-            ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp)
+            ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp, model._source_config)
             buckets = (ids.shape[1],) if self.traced else extra.get("prompt_buckets")
             self.encoder_inputs = _encoder_inputs(model, ids, mask, config, buckets, xp)
             ids = _decoder_prompt(model, config, ids.shape[0], extra.get("decoder_input_ids"), xp)
@@ -332,7 +337,8 @@ class GenerationRequest:
         return array if self.traced else _to_jax(array)
 
 
-def _checked_tokens(model: Any, input_ids: Any, attention_mask: Any, name: str, xp: Any = np) -> tuple[Any, Any]:
+def _checked_tokens(model: Any, input_ids: Any, attention_mask: Any, name: str, xp: Any = np,
+                    config: Any = None) -> tuple[Any, Any]:
     """`input_ids` and its mask as int32 arrays [B, T] (numpy, or jax.numpy under jit), with clear errors
     for bad shapes and ids."""
     ids = xp.asarray(input_ids)
@@ -341,7 +347,7 @@ def _checked_tokens(model: Any, input_ids: Any, attention_mask: Any, name: str, 
                          f"and dtype {ids.dtype}; wrap a single prompt as [ids].")
     if ids.shape[1] == 0:
         raise ValueError(f"{name} is empty: pass at least one token (e.g. the bos token).")
-    model._check_input_ids(ids)
+    model._check_input_ids(ids, config=config)
     mask = xp.ones_like(ids, xp.int32) if attention_mask is None else xp.asarray(attention_mask).astype(xp.int32)
     if mask.shape != ids.shape:
         raise ValueError(f"attention_mask has shape {mask.shape} but {name} has {ids.shape}; they must match.")
@@ -353,7 +359,7 @@ def _encoder_inputs(model: Any, ids: Any, mask: Any, config: GenerationConfig, b
     """The source right-padded to its bucket: the extra columns are masked, so every real token keeps
     its position, however the caller padded. The bucket stays within learned positions."""
     length = ids.shape[1]
-    positions = getattr(model.config, "max_position_embeddings", None)
+    positions = model._source_config.position_limit
     if positions is not None and length > positions:
         raise ValueError(f"input_ids has {length} tokens, more than the model's max_position_embeddings={positions}. "
                          "Truncate the source (tokenizer(..., truncation=True)).")

@@ -27,7 +27,7 @@ from flaxformers.nn.attention import AttentionSpec, self_attention
 from flaxformers.nn.layers import RMSNorm, activation, tied_logits
 from flaxformers.nn.rope import apply_rope, rope_cos_sin
 from flaxformers.nn.stack import LayerStack
-from flaxformers.outputs import FlaxBaseModelOutput, FlaxCausalLMOutput
+from flaxformers.outputs import FlaxCausalLMOutput, stack_output
 
 
 def _dense(cfg: Any, features: int, dtype: jnp.dtype, name: str, use_bias: bool = False) -> nn.Dense:
@@ -140,11 +140,8 @@ class DecoderModule(nn.Module):
             hidden, (attention_mask, position_ids), deterministic, init_cache, output_attentions, output_hidden_states
         )
         hidden = self.norm(hidden)
-        if output_hidden_states:
-            all_hidden = all_hidden + (hidden,)
-        if not return_dict:
-            return tuple(v for v in (hidden, all_hidden, attentions) if v is not None)
-        return FlaxBaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions)
+        return stack_output(hidden, all_hidden, attentions, output_hidden_states=output_hidden_states,
+                            return_dict=return_dict)
 
 
 class DecoderForCausalLMModule(nn.Module):

@@ -42,21 +42,29 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         return self._ctc(audio)
 
     def _generate(self, audio: list[np.ndarray], options: dict[str, Any]) -> list[dict[str, Any]]:
-        features = self.feature_extractor(audio, sampling_rate=self.feature_extractor.sampling_rate)
         settings = dict(options.get("generate_kwargs") or {})
         if options.get("max_new_tokens") is not None:
             settings["max_new_tokens"] = options["max_new_tokens"]
         timestamps = bool(options.get("return_timestamps"))
         if timestamps:
             settings["return_timestamps"] = True
-        sequences = np.asarray(self.model.generate(features[self.model.main_input_name], **settings).sequences)
-        out = []
-        for row in sequences:
-            text = self.tokenizer.decode(row, skip_special_tokens=True)
-            result: dict[str, Any] = {"text": text}
-            if timestamps:
-                result["chunks"] = self.tokenizer.decode(row, output_offsets=True)["offsets"]
-            out.append(result)
+        # Each waveform's features alone, batched with those of the same shape (Whisper's fixed 30 s; raw
+        # audio of one length): padding raw audio would change what its encoder's convolutions see at the end.
+        name = self.feature_extractor.model_input_names[0]
+        features = [self.feature_extractor(wave, sampling_rate=self.feature_extractor.sampling_rate) for wave in audio]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, feature in enumerate(features):
+            groups.setdefault(np.shape(feature[name]), []).append(i)
+        out: list[dict[str, Any]] = [{}] * len(audio)
+        for rows in groups.values():
+            batch = {key: np.concatenate([features[i][key] for i in rows]) for key in features[rows[0]]}
+            source = batch.pop(name)
+            mask = {"attention_mask": batch["attention_mask"]} if "attention_mask" in batch else {}
+            sequences = np.asarray(self.model.generate(source, **mask, **settings).sequences)
+            for i, row in zip(rows, sequences):
+                out[i] = {"text": self.tokenizer.decode(row, skip_special_tokens=True)}
+                if timestamps:
+                    out[i]["chunks"] = self.tokenizer.decode(row, output_offsets=True)["offsets"]
         return out
 
     def _ctc(self, audio: list[np.ndarray]) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from flaxformers.checkpoints.hub import resolve_file
+from flaxformers.checkpoints.hub import PushToHubMixin, resolve_file
 from flaxformers.processors.image import (
     PREPROCESSOR_NAME,
     BatchFeature,
@@ -106,7 +106,7 @@ class AutoImageProcessor:
         return image_processor_class(name or _class_of_model(path_or_repo_id, hub)).from_dict(config, **kwargs)
 
 
-class Processor:
+class Processor(PushToHubMixin):
     """A tokenizer and an image processor under one call, as transformers' CLIPProcessor:
     `processor(text=..., images=...)` gives `input_ids`, `attention_mask` and `pixel_values`."""
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from flaxformers.checkpoints.hub import PushToHubMixin
+
 PREPROCESSOR_NAME = "preprocessor_config.json"
 IMAGENET_STANDARD_MEAN = (0.5, 0.5, 0.5)
 IMAGENET_STANDARD_STD = (0.5, 0.5, 0.5)
@@ -240,7 +242,7 @@ class BatchFeature(dict):
             raise AttributeError(name) from None
 
 
-class ImageProcessor:
+class ImageProcessor(PushToHubMixin):
     """transformers' image processor of the same name, on Pillow and numpy. Call it on images (paths,
     PIL images, arrays [H, W, C] or [C, H, W], or lists of them) to get `pixel_values` [B, C, H, W].
 

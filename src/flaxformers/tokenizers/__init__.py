@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import tokenizers
 
-from flaxformers.checkpoints.hub import resolve_file, resolve_first
+from flaxformers.checkpoints.hub import PushToHubMixin, resolve_file, resolve_first
 from flaxformers.registry import TokenizerHint
 from flaxformers.tokenizers.chat import ChatTemplateError, render
 
@@ -54,7 +54,7 @@ def _register_pytree() -> None:
                                        lambda keys, values: dict(zip(keys, values)))
 
 
-class Tokenizer:
+class Tokenizer(PushToHubMixin):
     """A `tokenizers.Tokenizer` plus the special tokens and padding rules transformers users expect."""
 
     def __init__(
@@ -80,8 +80,20 @@ class Tokenizer:
         self.model_max_length = model_max_length
         self.backend.no_padding()
         self.backend.no_truncation()
+        self._register_special_tokens()
 
     # --- special tokens --------------------------------------------------------------------------
+    def _register_special_tokens(self) -> None:
+        """Named special tokens the backend does not know as added tokens become special ones (as
+        transformers does on load): the text `</s>` then encodes to the token, and decoding with
+        `skip_special_tokens` drops it, even where it is an ordinary entry of the model's vocabulary."""
+        known = {token.content for token in self.backend.get_added_tokens_decoder().values()}
+        named = (self.bos_token, self.eos_token, self.unk_token, self.pad_token, self.sep_token,
+                 self.cls_token, self.mask_token)
+        missing = list(dict.fromkeys(t for t in named if t is not None and t not in known))
+        if missing:
+            self.backend.add_special_tokens([tokenizers.AddedToken(t, special=True, normalized=False) for t in missing])
+
     def _id(self, token: str | None) -> int | None:
         return None if token is None else self.backend.token_to_id(token)
 

@@ -24,6 +24,7 @@ from flaxformers.checkpoints.convert import (
     normalize_names,
     unexpected_names,
 )
+from flaxformers.checkpoints.hub import PushToHubMixin, pop_upload_options, upload_folder
 from flaxformers.configuration_utils import HUB_KWARGS, PretrainedConfig
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def dispatch(model: nn.Module, device_map: str | dict[str, Any] | int | torch.de
 DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
 
 
-class TorchPreTrainedModel(nn.Module):
+class TorchPreTrainedModel(nn.Module, PushToHubMixin):
     config_class: type[PretrainedConfig] = PretrainedConfig
     base_model_prefix = ""
     _tied_weights_keys: dict[str, str] = {}  # our name -> the name it shares a tensor with
@@ -247,10 +248,7 @@ class TorchPreTrainedModel(nn.Module):
         safetensors by default, `pytorch_model.bin` with `safe_serialization=False`; sharded past
         `max_shard_size`. The weights replace those of an earlier save (of any format) atomically as a
         whole (`io.save_weights`). Tied copies are left out, as transformers does."""
-        if push_to_hub:
-            from flaxformers.checkpoints.hub import hub_cli
-
-            raise NotImplementedError(f"push_to_hub is not supported: save locally, then `{hub_cli()} upload`.")
+        upload = pop_upload_options(save_directory, kwargs.pop("token", None), kwargs) if push_to_hub else None
         if kwargs:
             raise TypeError(f"save_pretrained got unknown arguments {sorted(kwargs)}.")
         save_directory = os.fspath(save_directory)
@@ -265,3 +263,5 @@ class TorchPreTrainedModel(nn.Module):
         tied = self.tied_weights()
         tensors = {name: to_numpy(t) for name, t in state.items() if name not in tied}
         io.save_weights(tensors, save_directory, "safetensors" if safe_serialization else "bin", max_shard_size)
+        if upload is not None:
+            upload_folder(save_directory, **upload)

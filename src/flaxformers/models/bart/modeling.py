@@ -17,18 +17,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flaxformers.modeling_seq2seq import Seq2SeqPreTrainedModel, stack_output
+from flaxformers.modeling_seq2seq import Seq2SeqPreTrainedModel
 from flaxformers.modeling_utils import FlaxCrossAttendingDecoderModel
 from flaxformers.models.bart.configuration import BartConfig
 from flaxformers.nn.attention import AttentionSpec, cross_attention, encoder_key_value, self_attention
 from flaxformers.nn.layers import activation, layer_norm, sinusoidal_positions, tied_logits
 from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import (
+    FlaxBaseModelOutput,
+    FlaxBaseModelOutputWithPastAndCrossAttentions,
     FlaxCausalLMOutputWithCrossAttentions,
     FlaxSeq2SeqLMOutput,
     FlaxSeq2SeqModelOutput,
     FlaxSeq2SeqQuestionAnsweringModelOutput,
     FlaxSeq2SeqSequenceClassifierOutput,
+    stack_output,
 )
 
 LN_EPS = 1e-5  # every LayerNorm of these models
@@ -164,8 +167,9 @@ class FlaxBartStack(nn.Module):
         )
         if arch.final_layer_norm:
             hidden = layer_norm(LN_EPS, self.dtype, "layer_norm")(hidden)
-        return stack_output(hidden, all_hidden, attentions, cross, decoder=self.decoder,
-                            output_hidden_states=output_hidden_states, return_dict=return_dict)
+        output_type = FlaxBaseModelOutputWithPastAndCrossAttentions if self.decoder else FlaxBaseModelOutput
+        return stack_output(hidden, all_hidden, attentions, cross, output_hidden_states=output_hidden_states,
+                            return_dict=return_dict, output_type=output_type)
 
 
 class FlaxBartModule(nn.Module):

@@ -20,7 +20,11 @@ from flaxformers.models.bloom.configuration import BloomConfig
 from flaxformers.nn.attention import AttentionSpec, self_attention
 from flaxformers.nn.layers import activation, alibi_bias, layer_norm, tied_logits
 from flaxformers.nn.stack import LayerStack
-from flaxformers.outputs import FlaxBaseModelOutputWithPastAndCrossAttentions, FlaxCausalLMOutput
+from flaxformers.outputs import (
+    FlaxBaseModelOutputWithPastAndCrossAttentions,
+    FlaxCausalLMOutput,
+    stack_output,
+)
 
 
 def _dense(config: BloomConfig, features: int, dtype: jnp.dtype, name: str, use_bias: bool = True) -> nn.Dense:
@@ -119,13 +123,8 @@ class FlaxBloomModule(nn.Module):
             hidden, (alibi, attention_mask), deterministic, init_cache, output_attentions, output_hidden_states
         )
         hidden = self.ln_f(hidden)
-        if output_hidden_states:
-            all_hidden = all_hidden + (hidden,)
-        if not return_dict:
-            return tuple(v for v in (hidden, all_hidden, attentions) if v is not None)
-        return FlaxBaseModelOutputWithPastAndCrossAttentions(
-            last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions
-        )
+        return stack_output(hidden, all_hidden, attentions, output_hidden_states=output_hidden_states,
+                            return_dict=return_dict, output_type=FlaxBaseModelOutputWithPastAndCrossAttentions)
 
 
 class FlaxBloomForCausalLMModule(nn.Module):

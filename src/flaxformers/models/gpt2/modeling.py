@@ -21,6 +21,7 @@ from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import (
     FlaxBaseModelOutputWithPastAndCrossAttentions,
     FlaxCausalLMOutputWithCrossAttentions,
+    stack_output,
 )
 
 
@@ -150,13 +151,8 @@ class FlaxGPT2Module(nn.Module):
             deterministic, init_cache, output_attentions, output_hidden_states,
         )
         hidden = self.ln_f(hidden)
-        if output_hidden_states:
-            all_hidden = all_hidden + (hidden,)
-        if not return_dict:
-            return tuple(v for v in (hidden, all_hidden, attentions, cross) if v is not None)
-        return FlaxBaseModelOutputWithPastAndCrossAttentions(
-            last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions, cross_attentions=cross
-        )
+        return stack_output(hidden, all_hidden, attentions, cross, output_hidden_states=output_hidden_states,
+                            return_dict=return_dict, output_type=FlaxBaseModelOutputWithPastAndCrossAttentions)
 
 
 class FlaxGPT2LMHeadModule(nn.Module):

@@ -18,7 +18,7 @@ from flaxformers.nn.attention import AttentionSpec, MultiHeadAttention
 from flaxformers.nn.decoder import DecoderPreTrainedModel
 from flaxformers.nn.layers import FeedForward, layer_norm, tied_logits
 from flaxformers.nn.stack import LayerStack
-from flaxformers.outputs import FlaxBaseModelOutput, FlaxCausalLMOutput
+from flaxformers.outputs import FlaxCausalLMOutput, stack_output
 
 
 def _dense(cfg: GPTNeoConfig, features: int, dtype: jnp.dtype, name: str, use_bias: bool = True) -> nn.Dense:
@@ -102,11 +102,8 @@ class FlaxGPTNeoModule(nn.Module):
             hidden, (attention_mask,), deterministic, init_cache, output_attentions, output_hidden_states
         )
         hidden = self.ln_f(hidden)
-        if output_hidden_states:
-            all_hidden = all_hidden + (hidden,)
-        if not return_dict:
-            return tuple(v for v in (hidden, all_hidden, attentions) if v is not None)
-        return FlaxBaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions)
+        return stack_output(hidden, all_hidden, attentions, output_hidden_states=output_hidden_states,
+                            return_dict=return_dict)
 
 
 class FlaxGPTNeoForCausalLMModule(nn.Module):

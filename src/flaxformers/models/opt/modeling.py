@@ -20,7 +20,7 @@ from flaxformers.models.opt.configuration import OPTConfig
 from flaxformers.nn.attention import AttentionSpec, MultiHeadAttention
 from flaxformers.nn.layers import activation, layer_norm, tied_logits
 from flaxformers.nn.stack import LayerStack
-from flaxformers.outputs import FlaxBaseModelOutput, FlaxMaskedLMOutput
+from flaxformers.outputs import FlaxMaskedLMOutput, stack_output
 
 POSITION_OFFSET = 2  # fairseq's: rows 0 and 1 of the position table precede position 0
 LAYER_NORM_EPS = 1e-5
@@ -103,11 +103,8 @@ class FlaxOPTDecoder(nn.Module):
             hidden = self.final_layer_norm(hidden)
         if projected:
             hidden = self.project_out(hidden)  # [B, T, P]
-        if output_hidden_states:
-            all_hidden = all_hidden + (hidden,)
-        if not return_dict:
-            return tuple(v for v in (hidden, all_hidden, attentions) if v is not None)
-        return FlaxBaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions)
+        return stack_output(hidden, all_hidden, attentions, output_hidden_states=output_hidden_states,
+                            return_dict=return_dict)
 
 
 class FlaxOPTModule(nn.Module):

@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from flaxformers.modeling_seq2seq import Seq2SeqPreTrainedModel, stack_output
+from flaxformers.modeling_seq2seq import Seq2SeqPreTrainedModel
 from flaxformers.models.t5.configuration import MT5Config, T5Config
 from flaxformers.nn.attention import (
     AttentionSpec,
@@ -30,9 +30,12 @@ from flaxformers.nn.layers import RMSNorm, activation, tied_logits
 from flaxformers.nn.position_bias import bias_from_buckets, relative_position_buckets
 from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import (
+    FlaxBaseModelOutput,
+    FlaxBaseModelOutputWithPastAndCrossAttentions,
     FlaxCausalLMOutputWithCrossAttentions,
     FlaxSeq2SeqLMOutput,
     FlaxSeq2SeqModelOutput,
+    stack_output,
 )
 
 
@@ -233,8 +236,9 @@ class FlaxT5Stack(nn.Module):
             deterministic, init_cache, output_attentions, output_hidden_states,
         )
         hidden = dropout(_norm(cfg, self.dtype, "final_layer_norm")(hidden), deterministic=deterministic)
-        return stack_output(hidden, all_hidden, attentions, cross, decoder=self.causal,
-                            output_hidden_states=output_hidden_states, return_dict=return_dict)
+        output_type = FlaxBaseModelOutputWithPastAndCrossAttentions if self.causal else FlaxBaseModelOutput
+        return stack_output(hidden, all_hidden, attentions, cross, output_hidden_states=output_hidden_states,
+                            return_dict=return_dict, output_type=output_type)
 
 
 # --- modules -------------------------------------------------------------------------------------

@@ -5,10 +5,13 @@ group norm on the first layer only, or layer norm on every layer), a `feature_pr
 weight-normed grouped convolution as positions (`encoder/pos_conv_embed/conv/weight_v`, `weight_g`), then
 transformer layers: post-norm with the encoder's `layer_norm` before them, or pre-norm ("stable layer
 norm") with it after them. 4.57 Flax had only the layer-norm, stable variant; the others are PyTorch's.
+With `add_adapter` (a speech encoder-decoder's encoder) strided GLU convolutions (`adapter`) shorten the
+transformer's output in time, after a projection to `output_hidden_size` when that differs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -31,16 +34,20 @@ class FlaxWav2Vec2BaseModelOutput(ModelOutput):
     attentions: tuple | None = None
 
 
-def conv_output_lengths(config: Wav2Vec2Config, lengths: Any) -> Any:
-    """Frames the feature encoder makes of `lengths` samples (valid convolutions)."""
+def conv_output_lengths(config: Wav2Vec2Config, lengths: Any, add_adapter: bool = False) -> Any:
+    """Frames the feature encoder makes of `lengths` samples (valid convolutions), and with `add_adapter`
+    what the adapter's strided convolutions leave of them (transformers counts those as kernel 1)."""
     for kernel, stride in zip(config.conv_kernel, config.conv_stride):
         lengths = (lengths - kernel) // stride + 1
+    for _ in range(config.num_adapter_layers if add_adapter else 0):
+        lengths = (lengths - 1) // config.adapter_stride + 1
     return lengths
 
 
-def frame_mask(config: Wav2Vec2Config, frames: int, attention_mask: jax.Array) -> jax.Array:
-    """The sample mask [B, samples] as a frame mask [B, frames]: each row's first valid frames."""
-    lengths = conv_output_lengths(config, jnp.sum(attention_mask, axis=-1))
+def frame_mask(config: Wav2Vec2Config, frames: int, attention_mask: jax.Array, add_adapter: bool = False) -> jax.Array:
+    """The sample mask [B, samples] as a frame mask [B, frames]: each row's first valid frames (after the
+    adapter with `add_adapter`: the mask over the model's output)."""
+    lengths = conv_output_lengths(config, jnp.sum(attention_mask, axis=-1), add_adapter)
     return (jnp.arange(frames)[None, :] < lengths[:, None]).astype(jnp.int32)
 
 
@@ -94,14 +101,17 @@ class FlaxWav2Vec2ConvLayer(nn.Module):
         return activation(cfg.feat_extract_activation)(hidden)  # [B, T_i, C_i]
 
 
-class _ConvLayers(nn.Module):
-    config: Wav2Vec2Config
-    dtype: jnp.dtype = jnp.float32
+class _NumberedLayers(nn.Module):
+    """`count` layers named `0`, `1`, ... under one name (4.57's layer collections), applied in turn;
+    `layer(i, name)` makes the i-th."""
+
+    layer: Callable[[int, str], nn.Module]
+    count: int
 
     @nn.compact
     def __call__(self, hidden):
-        for i in range(self.config.num_feat_extract_layers):
-            hidden = FlaxWav2Vec2ConvLayer(self.config, i, self.dtype, name=str(i))(hidden)
+        for i in range(self.count):
+            hidden = self.layer(i, str(i))(hidden)
         return hidden
 
 
@@ -112,7 +122,9 @@ class FlaxWav2Vec2FeatureEncoder(nn.Module):
     @nn.compact
     def __call__(self, input_values, freeze_feature_encoder=False):
         hidden = input_values[:, :, None].astype(self.dtype)  # [B, samples, 1]
-        hidden = _ConvLayers(self.config, self.dtype, name="conv_layers")(hidden)
+        cfg, dtype = self.config, self.dtype
+        hidden = _NumberedLayers(lambda i, name: FlaxWav2Vec2ConvLayer(cfg, i, dtype, name=name),
+                                 cfg.num_feat_extract_layers, name="conv_layers")(hidden)
         return jax.lax.stop_gradient(hidden) if freeze_feature_encoder else hidden
 
 
@@ -229,6 +241,41 @@ class FlaxWav2Vec2Encoder(nn.Module):
         return FlaxBaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions)
 
 
+class FlaxWav2Vec2AdapterLayer(nn.Module):
+    """A strided convolution to twice the width, halved again by a gated linear unit."""
+
+    config: Wav2Vec2Config
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden):
+        cfg = self.config
+        hidden = nn.Conv(2 * cfg.output_hidden_size, (cfg.adapter_kernel_size,), strides=(cfg.adapter_stride,),
+                         padding=((1, 1),), dtype=self.dtype, kernel_init=nn.initializers.normal(cfg.initializer_range),
+                         name="conv")(hidden)  # [B, T / stride, 2 * D_out]
+        return nn.glu(hidden, axis=-1)
+
+
+class FlaxWav2Vec2Adapter(nn.Module):
+    """`proj` and `proj_layer_norm` into `output_hidden_size` when it differs from `hidden_size`, then the
+    adapter `layers`."""
+
+    config: Wav2Vec2Config
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden):
+        cfg = self.config
+        if cfg.output_hidden_size != cfg.hidden_size:
+            hidden = nn.Dense(cfg.output_hidden_size, dtype=self.dtype, name="proj",
+                              kernel_init=nn.initializers.normal(cfg.initializer_range))(hidden)
+            # PyTorch's LayerNorm at its default epsilon (4.57 Flax's used layer_norm_eps, equal by default)
+            hidden = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="proj_layer_norm")(hidden)
+        dtype = self.dtype
+        return _NumberedLayers(lambda _, name: FlaxWav2Vec2AdapterLayer(cfg, dtype, name=name),
+                               cfg.num_adapter_layers, name="layers")(hidden)  # [B, T', D_out]
+
+
 class FlaxWav2Vec2Module(nn.Module):
     config: Wav2Vec2Config
     dtype: jnp.dtype = jnp.float32
@@ -251,10 +298,12 @@ class FlaxWav2Vec2Module(nn.Module):
         outputs = FlaxWav2Vec2Encoder(cfg, self.dtype, self.gradient_checkpointing, self.remat_policy,
                                       name="encoder")(hidden, frames, deterministic, output_attentions,
                                                       output_hidden_states, return_dict=True)
+        hidden = outputs.last_hidden_state
+        if cfg.add_adapter:
+            hidden = FlaxWav2Vec2Adapter(cfg, self.dtype, name="adapter")(hidden)
         if not return_dict:
-            return tuple(v for v in (outputs.last_hidden_state, extract, outputs.hidden_states, outputs.attentions)
-                         if v is not None)
-        return FlaxWav2Vec2BaseModelOutput(last_hidden_state=outputs.last_hidden_state, extract_features=extract,
+            return tuple(v for v in (hidden, extract, outputs.hidden_states, outputs.attentions) if v is not None)
+        return FlaxWav2Vec2BaseModelOutput(last_hidden_state=hidden, extract_features=extract,
                                            hidden_states=outputs.hidden_states, attentions=outputs.attentions)
 
 
@@ -414,8 +463,10 @@ class FlaxWav2Vec2PreTrainedModel(FlaxPreTrainedModel):
         return {"input_values": jnp.zeros(input_shape, jnp.float32), "attention_mask": jnp.ones(input_shape, "i4")}
 
     def _get_feat_extract_output_lengths(self, input_lengths: Any, add_adapter: bool | None = None) -> Any:
-        """Frames the feature encoder makes of `input_lengths` samples (4.57's name)."""
-        return conv_output_lengths(self.config, input_lengths)
+        """Frames the model makes of `input_lengths` samples (4.57's name); `add_adapter` defaults to the
+        config's."""
+        add_adapter = self.config.add_adapter if add_adapter is None else add_adapter
+        return conv_output_lengths(self.config, input_lengths, add_adapter)
 
     def __call__(self, input_values: Any, attention_mask: Any = None, mask_time_indices: Any = None,
                  params: dict | None = None, dropout_rng: jax.Array | None = None, train: bool = False,

@@ -19,6 +19,7 @@ FAMILY = Family(
         "modeling": (*_HEADS.values(), "FlaxWhisperPreTrainedModel"),
         "feature_extraction": ("WhisperFeatureExtractor",),
         "tokenization": ("WhisperTokenizer",),
+        "generation": ("FlaxWhisperTimeStampLogitsProcessor",),
     },
     partition_rules=(*SEQ2SEQ_PARTITION_RULES, (r"conv[12]/kernel$", (None, None, "tensor"))),
     tokenizer=TokenizerHint(("vocab.json", "merges.txt"), "flaxformers.models.whisper.tokenization:whisper_tokenizer",

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flaxformers.generation.config import GenerationConfig
-from flaxformers.modeling_seq2seq import Seq2SeqPreTrainedModel, stack_output
+from flaxformers.modeling_seq2seq import Seq2SeqPreTrainedModel
 from flaxformers.models.bart.modeling import (
     LN_EPS,
     FlaxBartForConditionalGenerationModule,
@@ -38,6 +38,7 @@ from flaxformers.nn.layers import layer_norm
 from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import (
     FlaxSequenceClassifierOutput,
+    stack_output,
 )
 
 
@@ -82,8 +83,8 @@ class FlaxWhisperEncoder(nn.Module):
         hidden, all_hidden, attentions, _ = layers(hidden, (None, None, None), deterministic, False,
                                                    output_attentions, output_hidden_states)
         hidden = layer_norm(LN_EPS, self.dtype, "layer_norm")(hidden)
-        return stack_output(hidden, all_hidden, attentions, None, decoder=False,
-                            output_hidden_states=output_hidden_states, return_dict=return_dict)
+        return stack_output(hidden, all_hidden, attentions, output_hidden_states=output_hidden_states,
+                            return_dict=return_dict)
 
 
 class FlaxWhisperModule(FlaxBartModule):

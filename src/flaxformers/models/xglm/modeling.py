@@ -23,6 +23,7 @@ from flaxformers.nn.stack import LayerStack
 from flaxformers.outputs import (
     FlaxBaseModelOutputWithPastAndCrossAttentions,
     FlaxCausalLMOutputWithCrossAttentions,
+    stack_output,
 )
 
 POSITION_OFFSET = 2  # fairseq's: rows 0 and 1 of the position table precede position 0
@@ -107,13 +108,8 @@ class FlaxXGLMModule(nn.Module):
             deterministic, init_cache, output_attentions, output_hidden_states,
         )
         hidden = self.layer_norm(hidden)
-        if output_hidden_states:
-            all_hidden = all_hidden + (hidden,)
-        if not return_dict:
-            return tuple(v for v in (hidden, all_hidden, attentions, cross) if v is not None)
-        return FlaxBaseModelOutputWithPastAndCrossAttentions(
-            last_hidden_state=hidden, hidden_states=all_hidden, attentions=attentions, cross_attentions=cross
-        )
+        return stack_output(hidden, all_hidden, attentions, cross, output_hidden_states=output_hidden_states,
+                            return_dict=return_dict, output_type=FlaxBaseModelOutputWithPastAndCrossAttentions)
 
 
 class FlaxXGLMForCausalLMModule(nn.Module):
