@@ -257,8 +257,9 @@ def blocked_attention(
     rounding (a fully masked query row, which only padding has, averages over the blocks read)."""
     b, t, n, h = query.shape
     k, s = key_slots.shape[1], key_slots.shape[2]
-    block = min(block, s)
-    grouped_query = query.reshape(b, t, k, n // k, h)  # [B, T, K, G, H]
+    g, block = n // k, min(block, s)
+    # [B, K, G*T, H], once: each block's two dots are then plain GEMMs contracting minor axes
+    rows = query.reshape(b, t, k, g, h).transpose(0, 2, 3, 1, 4).reshape(b, k, g * t, h)
     blocks = (jnp.minimum(jnp.max(query_offset) + t, s) + block - 1) // block  # those holding a visible key
 
     def step(i, carry):
@@ -267,7 +268,10 @@ def blocked_attention(
         start = jnp.minimum(nominal, s - block)  # the last block may overlap the one before: masked below
         keys = jax.lax.dynamic_slice_in_dim(key_slots, start, block, axis=2)  # [B, K, block, H]
         values = jax.lax.dynamic_slice_in_dim(value_slots, start, block, axis=3)  # [B, K, H, block]
-        logits = _logits(grouped_query, keys, spec, KEY_SLOTS_LAYOUT)  # [B, K, G, T, block]
+        logits = jnp.einsum("bkqh,bksh->bkqs", rows, keys, preferred_element_type=jnp.float32) * spec.scale
+        if spec.softcap is not None:
+            logits = jnp.tanh(logits / spec.softcap) * spec.softcap
+        logits = logits.reshape(b, k, g, t, block)  # [B, K, G, T, block]
         if bias is not None:
             piece = jax.lax.dynamic_slice_in_dim(bias, start, block, axis=3).astype(jnp.float32)  # [B|1,N|1,T|1,blk]
             heads = (k, n // k) if piece.shape[1] == n else (1, 1)
@@ -280,12 +284,12 @@ def blocked_attention(
         weights = jnp.exp(logits - new_best[..., None])
         rescale = jnp.exp(best - new_best)
         total = total * rescale + jnp.sum(weights, axis=-1)
-        acc = acc * rescale[..., None] + jnp.einsum(
-            f"bkgts,{VALUE_SLOTS_LAYOUT}->bkgth", weights.astype(value_slots.dtype), values,
-            preferred_element_type=jnp.float32)
+        update = jnp.einsum(f"bkqs,{VALUE_SLOTS_LAYOUT}->bkqh", weights.astype(value_slots.dtype).reshape(
+            b, k, g * t, block), values, preferred_element_type=jnp.float32)
+        acc = acc * rescale[..., None] + update.reshape(b, k, g, t, h)
         return new_best, total, acc
 
-    shape = (b, k, n // k, t)
+    shape = (b, k, g, t)
     init = (jnp.full(shape, jnp.finfo(jnp.float32).min), jnp.zeros(shape, jnp.float32), jnp.zeros((*shape, h)))
     _, total, acc = jax.lax.fori_loop(0, blocks, step, init)
     out = (acc / total[..., None]).reshape(b, n, t, h)  # [B, N, T, H]
