@@ -46,7 +46,10 @@ def _tokens(request: Request) -> tuple[list[Token], Finished]:
 @pytest.fixture(scope="module", params=list(MODELS))
 def setup(request):
     model = MODELS[request.param]()
-    batcher = ContinuousBatcher(model, slots=3, max_length=64, chunk=16)
+    # prompt pieces of 8 or 16 tokens; decode steps over the first 32 or all 64 key slots
+    batcher = ContinuousBatcher(model, slots=3, max_length=64, chunk=16, min_piece=8, min_window=32)
+    assert (batcher.pieces, batcher.windows) == ((8, 16), (32, 64))
+    batcher.warmup()
     yield model, batcher
     batcher.close()
 
@@ -63,11 +66,11 @@ def test_concurrent_greedy_equals_each_request_alone(setup):
 
 def test_a_warm_batcher_never_recompiles(setup):
     _, batcher = setup
-    _tokens(batcher.submit(Request(prompt_ids=[1, 2], max_new_tokens=3, temperature=0.0)))
     sizes = (batcher._prefill._cache_size(), batcher._decode._cache_size())
-    for prompt in ([4, 5, 6, 7], list(range(1, 30))):
+    assert sizes == (2, 2)  # warmup compiled each piece length and each window
+    for prompt in ([4, 5, 6, 7], list(range(1, 30)), list(range(1, 50))):  # both windows, both pieces
         _tokens(batcher.submit(Request(prompt_ids=prompt, max_new_tokens=5, temperature=0.7, top_p=0.9, seed=3)))
-    assert (batcher._prefill._cache_size(), batcher._decode._cache_size()) == sizes == (1, 1)
+    assert (batcher._prefill._cache_size(), batcher._decode._cache_size()) == sizes
 
 
 def test_logprobs_are_the_model_distribution(setup):

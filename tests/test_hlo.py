@@ -39,7 +39,14 @@ from flaxformers import (
     XGLMConfig,
 )
 from flaxformers.generation import GenerationConfig, engine
+from flaxformers.generation.batching import ContinuousBatcher
 from flaxformers.generation.mixin import GenerationRequest
+from flaxformers.nn.attention import (
+    AttentionSpec,
+    attention_mask_4d,
+    blocked_attention,
+    dot_product_attention,
+)
 
 # Every weight matrix has a distinct shape, larger than any activation or cache slice of the step.
 CONFIG = dict(vocab_size=1000, n_positions=128, n_embd=96, n_layer=2, n_head=4, n_inner=320)
@@ -143,20 +150,71 @@ def test_the_counter_sees_a_transposed_weight(model_params):
 
 
 def test_long_prompts_prefill_in_chunks_without_a_full_score_matrix():
-    """A 1024-token prompt prefills in 512-token chunks: no [.., T, S] array with T = S = 1024 is built,
-    while the same prompt through a plain forward builds one (so the check can fail)."""
+    """A 1024-token prompt prefills in 512-token chunks that attend block by block (512 keys at a time):
+    no [.., T, S] array with T = S = 1024 is built, while the same prompt through a plain forward
+    builds one (so the check can fail); and the first new token is the plain forward's."""
     model = FlaxGPT2LMHeadModel(GPT2Config(vocab_size=100, n_positions=1100, n_embd=16, n_layer=1, n_head=2),
                                 _do_init=False)
     params = jax.jit(model.init_weights, static_argnums=1)(jax.random.PRNGKey(0), (1, 1))
-    ids = np.ones((1, 1024), np.int32)
+    ids = (np.arange(1024, dtype=np.int32) * 7 % 97)[None]
     config = GenerationConfig(max_new_tokens=4, eos_token_id=None, pad_token_id=0)
     request = GenerationRequest.build(model, ids, None, config, False, {})
     assert request.plan.bucket == 1024
     gen = engine.compiled_generator(model, request.plan)
     args = (request.processors, request.sampling, request.consts)
-    hlo = gen.prefill.lower(params, request.ids, request.mask, *args, jax.random.PRNGKey(0)).compile().as_text()
+    prefill = gen.prefill.lower(params, request.ids, request.mask, *args, jax.random.PRNGKey(0))
+    hlo = prefill.compile().as_text()
     square = re.compile(r"f32\[(\d+,)*1024,(1028|1024)\]")  # scores [B, N, T, S] with S = 1024 + 4 new tokens
-    assert not square.search(hlo)
-    assert re.search(r"f32\[(\d+,)*512,1028\]", hlo)  # the chunk's scores
-    plain = jax.jit(lambda p, x: model(x, params=p).logits).lower(params, ids).compile().as_text()
-    assert square.search(plain)
+    chunk_by_all = re.compile(r"f32\[(\d+,)*512,1028\]")  # a chunk's scores over the whole cache
+    assert not square.search(hlo) and not chunk_by_all.search(hlo)
+    assert re.search(r"f32\[(\d+,)*512,512\]", hlo)  # a chunk's scores over one key block
+    plain = jax.jit(lambda p, x: model(x, params=p).logits[:, -1])
+    assert square.search(plain.lower(params, ids).compile().as_text())
+    _, first, _ = gen.prefill(params, request.ids, request.mask, *args, jax.random.PRNGKey(0))
+    assert int(first[0]) == int(np.argmax(plain(params, ids)[0]))
+
+
+def test_blocked_attention_equals_attention_over_all_keys():
+    """A chunk's block-by-block attention over the engine cache equals plain attention over every key:
+    blocks that do not divide the cache (the last one overlaps), rows at their own offsets, a sliding
+    window, soft-capping, an additive bias and padding."""
+    b, t, n, k, h, s = 2, 5, 4, 2, 8, 40
+    rng = np.random.default_rng(0)
+    query = rng.normal(size=(b, t, n, h)).astype(np.float32)
+    keys, values = rng.normal(size=(2, b, k, s, h)).astype(np.float32)  # the cache, [B, K, S, H]
+    offset = np.array([30, 17], np.int32)  # each row's first query slot
+    padding = (np.arange(s) >= np.array([[0], [3]])).astype(np.int32)  # row 1 left-padded
+    bias = rng.normal(size=(1, n, 1, s)).astype(np.float32)
+    spec = AttentionSpec(scale=0.3, sliding_window=20, softcap=2.0)
+    got = blocked_attention(query, keys, values.transpose(0, 1, 3, 2), spec, offset, padding, bias, block=16)
+    mask = attention_mask_4d(t, s, offset, padding, sliding_window=20)
+    want, _ = dot_product_attention(query, keys, values, spec, mask, bias, layout="bksh")
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)
+
+
+def test_batcher_step_copies_no_cache():
+    """The batcher's decode step updates its donated cache in place: no cache-sized array is built (a
+    copy, or a scatter into a fresh buffer), and the attention reads only its window of key slots.
+    The same step without donation copies the cache (so the check can fail)."""
+    model = FlaxLlamaForCausalLM(LlamaConfig(
+        vocab_size=100, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, max_position_embeddings=128))
+    batcher = ContinuousBatcher(model, slots=4, max_length=96, chunk=32, min_window=32)
+    batcher.close()
+    args = (batcher.params, batcher.cache, np.zeros(4, np.int32), np.full(4, 5, np.int32),
+            batcher._sampling([None] * 4), 32)
+    cache_shapes = {tuple(x.shape) for x in jax.tree_util.tree_leaves(batcher.cache) if x.ndim == 4}
+    assert cache_shapes == {(4, 2, 97, 16), (4, 2, 16, 97)}  # keys [B, K, S, H], values [B, K, H, S]
+    hlo = batcher._decode.lower(*args).compile().as_text()
+    assert not _cache_sized_ops(hlo), "\n".join(_cache_sized_ops(hlo))
+    assert re.search(r"f32\[4,2,32,16\]", hlo)  # the step's window: 32 of the 97 key slots
+    undonated = jax.jit(batcher._decode_step, static_argnums=(5,)).lower(*args).compile().as_text()
+    assert _cache_sized_ops(undonated)
+
+
+def _cache_sized_ops(hlo: str) -> list[str]:
+    """Ops that build a [4, 2, 97, 16] / [4, 2, 16, 97] array, other than the in-place write itself."""
+    sized = re.compile(r"=\s*f32\[4,2,(97,16|16,97)\]\S*\s+(\S+)\(")
+    return [line.strip()[:160] for line in hlo.splitlines()
+            if (m := sized.search(line)) and m.group(2) not in ("parameter", "bitcast", "get-tuple-element")
+            and "wrapped_scatter" not in line and m.group(2) != "scatter"]

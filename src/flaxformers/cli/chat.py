@@ -53,7 +53,9 @@ class Chat:
                              "`flaxformers generate` for plain continuation.")
         self.tokenizer, self.system, self.sampling, self.seed = tokenizer, system, sampling, seed
         self.max_new_tokens = max_new_tokens
-        self.batcher = ContinuousBatcher(model, slots=1, max_length=max_length)
+        # one prompt piece length and one decode window: compiled once at the first answer, never mid-chat
+        self.batcher = ContinuousBatcher(model, slots=1, max_length=max_length, min_piece=1 << 30,
+                                         min_window=1 << 30)
         eos = model.generation_config.eos_token_id if model.generation_config else tokenizer.eos_token_id
         self.eos = tuple(eos) if isinstance(eos, list | tuple) else (() if eos is None else (int(eos),))
         self.reset()

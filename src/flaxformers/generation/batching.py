@@ -3,9 +3,14 @@
 The batcher owns `slots` rows of the engine cache (nn.attention's per-row layout). A new request's
 prompt is prefilled into a free row in chunks of `chunk` tokens, one chunk between two decode steps,
 so a long prompt never stalls the others for long; every decode step advances every active row by
-one token. A finished or cancelled request frees its row at once. The compiled functions have fixed
-shapes (one prefill chunk, one decode step of all slots), so a warm batcher never recompiles, and
-rows never mix, so a request's greedy tokens are the same alone or among others.
+one token. A finished or cancelled request frees its row at once. Rows never mix, so a request's
+greedy tokens are the same alone or among others.
+
+What a step costs follows what it needs, from a handful of compiled shapes: a prompt piece is padded
+to a power of two (`min_piece` up to `chunk`) and attends only to the key blocks written so far; a
+decode step reads only the first `window` key slots of every row, the smallest power of two
+(from `min_window`, at most the context) above its longest row. `warmup()` (the server calls it)
+compiles every one of these shapes, after which nothing recompiles.
 
 Sampling is per row: temperature 0 is greedy; top-k and top-p act on the `candidates` best tokens
 (exact unless the kept mass lies beyond them); a row's random stream depends on its seed and position
@@ -32,6 +37,7 @@ import numpy as np
 
 from flaxformers.generation.engine import map_cache_rows, new_cache
 from flaxformers.generation.logits_process import NEG_INF, top_k_keep, top_p_remove_sorted
+from flaxformers.nn.attention import attend_to
 from flaxformers.nn.stack import SCAN_KEY
 
 
@@ -91,20 +97,31 @@ class _Sampling(NamedTuple):
 
 
 def sample_rows(logits: jax.Array, sampling: _Sampling, candidates: int, max_logprobs: int):
-    """Per-row next tokens from logits [B, V]: (tokens [B], their logprobs [B], top ids/logprobs [B, L])."""
+    """Per-row next tokens from logits [B, V]: (tokens [B], their logprobs [B], top ids/logprobs [B, L]).
+
+    The draws are skipped (`lax.cond`) when no row needs them: a step of greedy rows spends nothing on
+    random numbers, and the whole-vocabulary draw runs only when a row samples without top-k/top-p.
+    """
     logprobs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
     greedy = sampling.temperature <= 0.0
     scaled = logits / jnp.where(greedy, 1.0, sampling.temperature)[:, None]
-    values, indices = jax.lax.top_k(scaled, candidates)  # [B, C], descending
-    top_k = jnp.where(sampling.top_k > 0, sampling.top_k, candidates)
-    values = jnp.where(top_k_keep(values, top_k), values, NEG_INF)
-    values = jnp.where(top_p_remove_sorted(values, sampling.top_p[:, None]), NEG_INF, values)
     keys = jax.vmap(lambda seed, pos: jax.random.fold_in(jax.random.PRNGKey(seed), pos))(
         sampling.seed, sampling.position)
     pick = jax.vmap(jax.random.categorical)
-    from_candidates = jnp.take_along_axis(indices, pick(keys, values)[:, None], axis=-1)[:, 0]
     unfiltered = (sampling.top_k == 0) & (sampling.top_p >= 1.0)
-    sampled = jnp.where(unfiltered, pick(keys, scaled), from_candidates)
+
+    def from_candidates():
+        values, indices = jax.lax.top_k(scaled, candidates)  # [B, C], descending
+        top_k = jnp.where(sampling.top_k > 0, sampling.top_k, candidates)
+        values = jnp.where(top_k_keep(values, top_k), values, NEG_INF)
+        values = jnp.where(top_p_remove_sorted(values, sampling.top_p[:, None]), NEG_INF, values)
+        return jnp.take_along_axis(indices, pick(keys, values)[:, None], axis=-1)[:, 0].astype(jnp.int32)
+
+    def maybe(needed, draw):
+        return jax.lax.cond(jnp.any(needed), draw, lambda: jnp.zeros(logits.shape[:1], jnp.int32))
+
+    sampled = jnp.where(unfiltered, maybe(~greedy & unfiltered, lambda: pick(keys, scaled).astype(jnp.int32)),
+                        maybe(~greedy & ~unfiltered, from_candidates))
     tokens = jnp.where(greedy, jnp.argmax(logits, axis=-1), sampled).astype(jnp.int32)
     chosen = jnp.take_along_axis(logprobs, tokens[:, None], axis=-1)[:, 0]
     top_values, top_ids = jax.lax.top_k(logprobs, max_logprobs)
@@ -115,7 +132,8 @@ class ContinuousBatcher:
     """A decode loop over `slots` rows that requests join and leave; see the module docstring."""
 
     def __init__(self, model: Any, params: Any = None, *, slots: int = 8, max_length: int | None = None,
-                 chunk: int = 256, candidates: int = 256, max_logprobs: int = 5):
+                 chunk: int = 256, candidates: int = 256, max_logprobs: int = 5, min_piece: int = 16,
+                 min_window: int = 128):
         positions = getattr(model.config, "max_position_embeddings", None)
         self.max_length = int(max_length or min(positions or 4096, 4096))
         if positions is not None and self.max_length > positions:
@@ -127,8 +145,11 @@ class ContinuousBatcher:
         # Whole chunks fit, plus one scratch position that rows not yet decoding write to.
         self.cache_length = -(-self.max_length // self.chunk) * self.chunk + 1
         self.cache = new_cache(model, slots, self.cache_length)
+        self.pieces = _powers_of_two(min(min_piece, self.chunk), self.chunk)  # padded prompt piece lengths
+        # Key slots a decode step reads: rows decode below max_length <= cache_length - 1 (the scratch slot).
+        self.windows = _powers_of_two(min(min_window, self.cache_length - 1), self.cache_length - 1)
         self._prefill = jax.jit(self._prefill_chunk, donate_argnums=(1,))
-        self._decode = jax.jit(self._decode_step, donate_argnums=(1,))
+        self._decode = jax.jit(self._decode_step, donate_argnums=(1,), static_argnums=(5,))
         self._waiting: queue.Queue[Request] = queue.Queue()
         self._rows: list[_Slot | None] = [None] * slots
         self._wake = threading.Event()
@@ -145,6 +166,21 @@ class ContinuousBatcher:
         self._waiting.put(request)
         self._wake.set()
         return request
+
+    def warmup(self) -> None:
+        """Compile every shape the loop can use (each prompt piece length, each decode window) now, on
+        the idle batcher, so that no request waits for a compile. Call it before the first request."""
+        if self.active or not self._waiting.empty():
+            raise RuntimeError("warmup() runs on an idle batcher; call it before submitting requests.")
+        idle = self._sampling([None] * self.slots)
+        for piece in self.pieces:  # row 0 at position 0: an idle row's content is never read
+            self.cache, picked = self._prefill(self.params, self.cache, np.int32(0), np.zeros((1, piece), np.int32),
+                                               np.int32(0), np.int32(0), self._sampling([None]))
+        scratch = np.full((self.slots,), self.cache_length - 1, np.int32)
+        for window in self.windows:
+            self.cache, picked = self._decode(self.params, self.cache, np.zeros((self.slots,), np.int32), scratch,
+                                              idle, window)
+        jax.block_until_ready(picked)
 
     def close(self) -> None:
         """Stop the loop: requests still running end with Finished("cancelled")."""
@@ -194,9 +230,11 @@ class ContinuousBatcher:
         picked = sample_rows(logits[:, last], sampling, self.candidates, self.max_logprobs)
         return cache, picked
 
-    def _decode_step(self, params, cache, tokens, positions, sampling):
+    def _decode_step(self, params, cache, tokens, positions, sampling, window: int):
+        """One token for every row; attention reads key slots [0, window) (rows below it are exact)."""
         cache = _set_index(cache, positions)
-        logits, cache = self._forward(params, cache, tokens[:, None], positions[:, None])
+        with attend_to(window):
+            logits, cache = self._forward(params, cache, tokens[:, None], positions[:, None])
         return cache, sample_rows(logits[:, -1], sampling, self.candidates, self.max_logprobs)
 
     # --- the loop -----------------------------------------------------------------------------
@@ -257,7 +295,7 @@ class ContinuousBatcher:
         row = self._rows[i]
         prompt = row.request.prompt_ids
         piece = prompt[row.prefilled:row.prefilled + self.chunk]
-        ids = np.zeros((1, self.chunk), np.int32)
+        ids = np.zeros((1, _bucket(len(piece), self.pieces)), np.int32)  # padding writes past the prompt
         ids[0, :len(piece)] = piece
         row.position = row.prefilled + len(piece)
         done = row.position == len(prompt)
@@ -272,7 +310,8 @@ class ContinuousBatcher:
         tokens = np.asarray([r.last_token if r else 0 for r in ready], np.int32)
         scratch = self.cache_length - 1  # rows not decoding write here, never over a prompt being prefilled
         positions = np.asarray([r.position if r else scratch for r in ready], np.int32)
-        self.cache, picked = self._decode(self.params, self.cache, tokens, positions, self._sampling(ready))
+        window = _bucket(1 + max(r.position for r in ready if r), self.windows)
+        self.cache, picked = self._decode(self.params, self.cache, tokens, positions, self._sampling(ready), window)
         picked = [np.asarray(x) for x in picked]
         for i, row in enumerate(ready):
             if row is not None:
@@ -295,6 +334,18 @@ class ContinuousBatcher:
     def _finish(self, i: int, event: Finished) -> None:
         self._rows[i].request.events.put(event)
         self._rows[i] = None
+
+
+def _powers_of_two(low: int, high: int) -> tuple[int, ...]:
+    """low, 2 low, 4 low, ... below high, then high."""
+    sizes = [low]
+    while sizes[-1] * 2 < high:
+        sizes.append(sizes[-1] * 2)
+    return tuple(sorted({*sizes, high}))
+
+
+def _bucket(n: int, sizes: tuple[int, ...]) -> int:
+    return next(size for size in sizes if size >= n)
 
 
 def _set_index(cache: Any, index: jax.Array) -> Any:

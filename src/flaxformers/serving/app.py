@@ -56,7 +56,9 @@ class ServedModel:
         from flaxformers.defaults import load_causal_lm
 
         model, tokenizer = load_causal_lm(path, dtype)
-        return cls(model_id or _model_id(path), tokenizer, ContinuousBatcher(model, slots=slots, max_length=max_length))
+        batcher = ContinuousBatcher(model, slots=slots, max_length=max_length)
+        batcher.warmup()  # every compiled shape now, none while serving
+        return cls(model_id or _model_id(path), tokenizer, batcher)
 
     @property
     def eos_ids(self) -> tuple[int, ...]:
