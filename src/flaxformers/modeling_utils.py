@@ -557,6 +557,7 @@ class FlaxPreTrainedModel(GenerationMixin, PushToHubMixin):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(config={type(self.config).__name__}, dtype={jnp.dtype(self.dtype).name})"
 
+
 class FlaxCrossAttendingDecoderModel(FlaxPreTrainedModel):
     """4.57's call of a decoder-only model that may attend to given encoder states (XGLM; a BART-like
     decoder alone): the encoder mask defaults to all ones when states come without one."""
