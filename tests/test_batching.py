@@ -6,6 +6,9 @@ transformers in test_causal_lm.py); logprobs are checked against a full forward 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import jax
 import numpy as np
 import pytest
@@ -64,13 +67,42 @@ def test_concurrent_greedy_equals_each_request_alone(setup):
     assert batcher.active == 0
 
 
+@contextlib.contextmanager
+def _counting_compiles() -> Iterator[list[str]]:
+    """XLA backend compiles in this process while inside (the jit caches cannot tell: warmup compiles
+    ahead of time)."""
+    compiles: list[str] = []
+
+    def listen(event: str, duration: float, **kwargs) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(kwargs.get("fun_name", "?"))
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield compiles
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+
+
 def test_a_warm_batcher_never_recompiles(setup):
     _, batcher = setup
-    sizes = (batcher._prefill._cache_size(), batcher._decode._cache_size())
-    assert sizes == (2, 2)  # warmup compiled each piece length and each window
-    for prompt in ([4, 5, 6, 7], list(range(1, 30)), list(range(1, 50))):  # both windows, both pieces
-        _tokens(batcher.submit(Request(prompt_ids=prompt, max_new_tokens=5, temperature=0.7, top_p=0.9, seed=3)))
-    assert (batcher._prefill._cache_size(), batcher._decode._cache_size()) == sizes
+    assert batcher.row_buckets == (1, 2, 3)
+    with _counting_compiles() as compiles:
+        for prompt in ([4, 5, 6, 7], list(range(1, 30)), list(range(1, 50))):  # both windows, both pieces
+            _tokens(batcher.submit(Request(prompt_ids=prompt, max_new_tokens=5, temperature=0.7, top_p=0.9, seed=3)))
+        concurrent = [batcher.submit(Request(prompt_ids=p, max_new_tokens=5, temperature=0.0)) for p in PROMPTS[:3]]
+        for request in concurrent:  # 1, 2 and 3 rows
+            _tokens(request)
+    assert compiles == []
+
+
+def test_a_cold_batcher_compiles_while_serving():
+    """The check above can fail: without warmup, serving compiles."""
+    batcher = ContinuousBatcher(MODELS["gpt2"](), slots=2, max_length=32, chunk=16, min_piece=16, min_window=32)
+    with _counting_compiles() as compiles:
+        _tokens(batcher.submit(Request(prompt_ids=[4, 5], max_new_tokens=2, temperature=0.0)))
+    batcher.close()
+    assert compiles == ["jit(_prefill_chunk)", "jit(_decode_step)"]
 
 
 def test_logprobs_are_the_model_distribution(setup):

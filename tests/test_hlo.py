@@ -192,29 +192,33 @@ def test_blocked_attention_equals_attention_over_all_keys():
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)
 
 
-def test_batcher_step_copies_no_cache():
+@pytest.mark.parametrize("rows", [4, 1])
+def test_batcher_step_copies_no_cache(rows):
     """The batcher's decode step updates its donated cache in place: no cache-sized array is built (a
-    copy, or a scatter into a fresh buffer), and the attention reads only its window of key slots.
-    The same step without donation copies the cache (so the check can fail)."""
+    copy, or a scatter into a fresh buffer), and the attention reads only its window of key slots, of
+    only the rows it steps. The same step without donation copies the cache (so the check can fail)."""
     model = FlaxLlamaForCausalLM(LlamaConfig(
         vocab_size=100, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, head_dim=16, max_position_embeddings=128))
     batcher = ContinuousBatcher(model, slots=4, max_length=96, chunk=32, min_window=32)
     batcher.close()
     args = (batcher.params, batcher.cache, np.zeros(4, np.int32), np.full(4, 5, np.int32),
-            batcher._sampling([None] * 4), 32)
+            batcher._sampling([None] * 4), 32, rows)
     cache_shapes = {tuple(x.shape) for x in jax.tree_util.tree_leaves(batcher.cache) if x.ndim == 4}
     assert cache_shapes == {(4, 2, 97, 16), (4, 2, 16, 97)}  # keys [B, K, S, H], values [B, K, H, S]
     hlo = batcher._decode.lower(*args).compile().as_text()
     assert not _cache_sized_ops(hlo), "\n".join(_cache_sized_ops(hlo))
-    assert re.search(r"f32\[4,2,32,16\]", hlo)  # the step's window: 32 of the 97 key slots
-    undonated = jax.jit(batcher._decode_step, static_argnums=(5,)).lower(*args).compile().as_text()
+    assert re.search(rf"f32\[{rows},2,32,16\]", hlo)  # the step's window: 32 of the 97 key slots of its rows
+    assert rows == 4 or not re.search(r"f32\[4,2,32,16\]", hlo)
+    undonated = jax.jit(batcher._decode_step, static_argnums=(5, 6)).lower(*args).compile().as_text()
     assert _cache_sized_ops(undonated)
 
 
 def _cache_sized_ops(hlo: str) -> list[str]:
-    """Ops that build a [4, 2, 97, 16] / [4, 2, 16, 97] array, other than the in-place write itself."""
+    """Ops that build a [4, 2, 97, 16] / [4, 2, 16, 97] array, other than the in-place write itself (a
+    scatter, or for one row a dynamic-update-slice, fused or not)."""
     sized = re.compile(r"=\s*f32\[4,2,(97,16|16,97)\]\S*\s+(\S+)\(")
     return [line.strip()[:160] for line in hlo.splitlines()
             if (m := sized.search(line)) and m.group(2) not in ("parameter", "bitcast", "get-tuple-element")
-            and "wrapped_scatter" not in line and m.group(2) != "scatter"]
+            and not re.search(r"wrapped_scatter|dynamic-update-slice_fusion", line)
+            and m.group(2) not in ("scatter", "dynamic-update-slice")]

@@ -9,7 +9,8 @@ greedy tokens are the same alone or among others.
 What a step costs follows what it needs, from a handful of compiled shapes: a prompt piece is padded
 to a power of two (`min_piece` up to `chunk`) and attends only to the key blocks written so far; a
 decode step reads only the first `window` key slots of every row, the smallest power of two
-(from `min_window`, at most the context) above its longest row. `warmup()` (the server calls it)
+(from `min_window`, at most the context) above its longest row, and computes only the first 1, 2, 4,
+... rows that cover the busy ones (a request takes the lowest free row). `warmup()` (the server calls it)
 compiles every one of these shapes, after which nothing recompiles.
 
 Sampling is per row: temperature 0 is greedy; top-k and top-p act on the `candidates` best tokens
@@ -25,9 +26,12 @@ only. Each token comes with its log-probability and the top `logprobs` alternati
 
 from __future__ import annotations
 
+import itertools
+import os
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -148,8 +152,11 @@ class ContinuousBatcher:
         self.pieces = _powers_of_two(min(min_piece, self.chunk), self.chunk)  # padded prompt piece lengths
         # Key slots a decode step reads: rows decode below max_length <= cache_length - 1 (the scratch slot).
         self.windows = _powers_of_two(min(min_window, self.cache_length - 1), self.cache_length - 1)
+        # Rows a decode step computes: the first 1, 2, 4, ... slots (requests take the lowest free slot),
+        # so a lone request does not pay for every slot's matmuls.
+        self.row_buckets = _powers_of_two(1, slots)
         self._prefill = jax.jit(self._prefill_chunk, donate_argnums=(1,))
-        self._decode = jax.jit(self._decode_step, donate_argnums=(1,), static_argnums=(5,))
+        self._decode = jax.jit(self._decode_step, donate_argnums=(1,), static_argnums=(5, 6))
         self._waiting: queue.Queue[Request] = queue.Queue()
         self._rows: list[_Slot | None] = [None] * slots
         self._wake = threading.Event()
@@ -167,20 +174,19 @@ class ContinuousBatcher:
         self._wake.set()
         return request
 
-    def warmup(self) -> None:
-        """Compile every shape the loop can use (each prompt piece length, each decode window) now, on
-        the idle batcher, so that no request waits for a compile. Call it before the first request."""
+    def warmup(self, threads: int | None = None) -> None:
+        """Compile every shape the loop can use (each prompt piece length; each decode window and row
+        count) now, on the idle batcher, so that no request waits for a compile. XLA compiles them side
+        by side on `threads` threads (default: one per CPU). Call it before the first request."""
         if self.active or not self._waiting.empty():
             raise RuntimeError("warmup() runs on an idle batcher; call it before submitting requests.")
-        idle = self._sampling([None] * self.slots)
-        for piece in self.pieces:  # row 0 at position 0: an idle row's content is never read
-            self.cache, picked = self._prefill(self.params, self.cache, np.int32(0), np.zeros((1, piece), np.int32),
-                                               np.int32(0), np.int32(0), self._sampling([None]))
-        scratch = np.full((self.slots,), self.cache_length - 1, np.int32)
-        for window in self.windows:
-            self.cache, picked = self._decode(self.params, self.cache, np.zeros((self.slots,), np.int32), scratch,
-                                              idle, window)
-        jax.block_until_ready(picked)
+        pieces = [(self._prefill, (self.params, self.cache, np.int32(0), np.zeros((1, piece), np.int32), np.int32(0),
+                                   np.int32(0), self._sampling([None]))) for piece in self.pieces]
+        tokens, scratch = np.zeros((self.slots,), np.int32), np.full((self.slots,), self.cache_length - 1, np.int32)
+        steps = [(self._decode, (self.params, self.cache, tokens, scratch, self._sampling([None] * self.slots), window,
+                                 rows)) for window, rows in itertools.product(self.windows, self.row_buckets)]
+        with ThreadPoolExecutor(threads or os.cpu_count()) as pool:
+            list(pool.map(lambda job: job[0].lower(*job[1]).compile(), pieces + steps))
 
     def close(self) -> None:
         """Stop the loop: requests still running end with Finished("cancelled")."""
@@ -230,11 +236,13 @@ class ContinuousBatcher:
         picked = sample_rows(logits[:, last], sampling, self.candidates, self.max_logprobs)
         return cache, picked
 
-    def _decode_step(self, params, cache, tokens, positions, sampling, window: int):
-        """One token for every row; attention reads key slots [0, window) (rows below it are exact)."""
+    def _decode_step(self, params, cache, tokens, positions, sampling, window: int, rows: int):
+        """One token for each of the first `rows` rows ([slots] inputs); attention reads key slots
+        [0, window) (rows below it are exact)."""
         cache = _set_index(cache, positions)
         with attend_to(window):
-            logits, cache = self._forward(params, cache, tokens[:, None], positions[:, None])
+            logits, cache = self._forward(params, cache, tokens[:rows, None], positions[:rows, None])
+        sampling = jax.tree_util.tree_map(lambda x: x[:rows], sampling)
         return cache, sample_rows(logits[:, -1], sampling, self.candidates, self.max_logprobs)
 
     # --- the loop -----------------------------------------------------------------------------
@@ -311,7 +319,9 @@ class ContinuousBatcher:
         scratch = self.cache_length - 1  # rows not decoding write here, never over a prompt being prefilled
         positions = np.asarray([r.position if r else scratch for r in ready], np.int32)
         window = _bucket(1 + max(r.position for r in ready if r), self.windows)
-        self.cache, picked = self._decode(self.params, self.cache, tokens, positions, self._sampling(ready), window)
+        rows = _bucket(1 + max(i for i, r in enumerate(ready) if r), self.row_buckets)
+        self.cache, picked = self._decode(self.params, self.cache, tokens, positions, self._sampling(ready), window,
+                                          rows)
         picked = [np.asarray(x) for x in picked]
         for i, row in enumerate(ready):
             if row is not None:

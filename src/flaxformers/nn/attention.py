@@ -89,19 +89,20 @@ def engine_cache(init_cache_shapes: Any) -> dict:
 
 
 def _write_slots(module: nn.Module, key: jax.Array, value: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Engine cache: each row writes its T new keys at its own index (in place: XLA updates the donated
-    cache, one scatter per layer, no copy)."""
+    """Engine cache: the call's R rows (the cache's first R; the batcher steps a prefix of its slots)
+    each write their T new keys at their own index, in place: one scatter per layer into the donated
+    cache, no copy."""
     key_slots, value_slots = module.variable("cache", KEY_SLOTS), module.variable("cache", VALUE_SLOTS)
     index = module.variable("cache", SLOT_INDEX)
-    offsets = index.value  # [B]
-    put_keys = jax.vmap(lambda cache, new, at: jax.lax.dynamic_update_slice(cache, new, (0, at, 0)))
-    put_values = jax.vmap(lambda cache, new, at: jax.lax.dynamic_update_slice(cache, new, (0, 0, at)))
-    key_slots.value = put_keys(key_slots.value, key.transpose(0, 2, 1, 3).astype(key_slots.value.dtype), offsets)
-    value_slots.value = put_values(
-        value_slots.value, value.transpose(0, 2, 3, 1).astype(value_slots.value.dtype), offsets
-    )  # [B, K, H, T] written at column `offsets`
-    index.value = offsets + key.shape[1]
-    return key_slots.value, value_slots.value, offsets
+    rows, t = key.shape[:2]
+    offsets = index.value[:rows]  # [R]
+    row = jnp.arange(rows)[:, None]  # [R, 1]
+    slot = offsets[:, None] + jnp.arange(t)  # [R, T]
+    # Both index pairs select [R, T, K, H], the layout of the new keys and values.
+    key_slots.value = key_slots.value.at[row, :, slot, :].set(key.astype(key_slots.value.dtype))
+    value_slots.value = value_slots.value.at[row, :, :, slot].set(value.astype(value_slots.value.dtype))
+    index.value = index.value.at[:rows].set(offsets + t)
+    return key_slots.value[:rows], value_slots.value[:rows], offsets
 
 
 def write_to_cache(
