@@ -228,13 +228,47 @@ def _long_form(tiny, **settings) -> tuple:
     return got, expected
 
 
-@pytest.mark.parametrize("num_beams", [1, 3])
-def test_long_form_matches_transformers(tiny, num_beams):
-    """A batch of 2.5 and 1.75 windows (its attention_mask), greedy and beam: segments (times, tokens) and the
-    joined sequences equal transformers 5's, across windows that start at the last closed segment's end."""
-    got, _ = _long_form(tiny, num_beams=num_beams)
+@pytest.mark.parametrize("num_beams, condition", [(1, False), (3, False), (1, True)])
+def test_long_form_matches_transformers(tiny, monkeypatch, num_beams, condition):
+    """A batch of 2.5 and 1.75 windows (its attention_mask), greedy and beam, and conditioned on the previous
+    text: segments (times, tokens) and the joined sequences equal transformers 5's, across windows that start
+    at the last closed segment's end."""
+    from flaxformers.models.whisper import long_form
+
+    prompts = []
+    _spy(monkeypatch, long_form, "decoder_prompts", prompts, lambda result, *a: result[0].shape[1])
+    settings = dict(condition_on_prev_tokens=True, temperature=(0.0,)) if condition else {}
+    got, _ = _long_form(tiny, num_beams=num_beams, **settings)
     ends = [[s["end"] for s in row] for row in got.segments]
-    assert all(len(row) >= 4 for row in ends) and max(ends[0]) > 1.0, ends  # several segments, past one window
+    assert all(len(row) >= 4 for row in ends) and len(prompts) >= 3, (ends, prompts)  # several segments and windows
+    assert max(prompts) > 3 if condition else set(prompts) == {2}  # previous text before start, language
+
+
+def test_left_padded_decoder_prompts_match_transformers(tiny):
+    """Decoder prompts of different lengths (previous text under condition_on_prev_tokens, in a batch),
+    left-padded with their decoder_attention_mask: greedy tokens equal transformers' and each row's alone
+    (without the mask row 0 differs), 3-beam sequences and scores equal transformers'."""
+    _, ref, ours, _, _ = tiny
+    prompts = np.array([[261, 261, 360, 50, 51, 262, 263, 364, 368], [360, 40, 41, 42, 43, 262, 263, 364, 368]])
+    mask = (prompts != 261).astype(np.int32)
+    inputs = dict(decoder_input_ids=prompts, decoder_attention_mask=mask, max_new_tokens=8)
+    torch_prompt = dict(decoder_input_ids=_torch(prompts), decoder_attention_mask=_torch(mask))
+    with torch.no_grad():
+        expected = ref.generate(_torch(FEATURES), **torch_prompt, max_new_tokens=8).numpy()
+        beams = ref.generate(_torch(FEATURES), **torch_prompt, max_new_tokens=8, num_beams=3, output_scores=True,
+                             return_dict_in_generate=True)
+    got = np.asarray(ours.generate(FEATURES, **inputs).sequences)
+    np.testing.assert_array_equal(got[:, prompts.shape[1]:], expected)
+    for row, start in enumerate([2, 0]):
+        alone = ours.generate(FEATURES[row:row + 1], decoder_input_ids=prompts[row:row + 1, start:], max_new_tokens=8)
+        np.testing.assert_array_equal(np.asarray(alone.sequences)[0, 9 - start:], expected[row])
+    unmasked = np.asarray(ours.generate(FEATURES, decoder_input_ids=prompts, max_new_tokens=8).sequences)
+    assert not np.array_equal(unmasked[0, 9:], expected[0])
+    got = ours.generate(FEATURES, **inputs, num_beams=3)
+    np.testing.assert_array_equal(np.asarray(got.sequences), beams.sequences.numpy())  # the prompt included
+    assert_close(got.scores, beams.sequences_scores.numpy(), what="beam scores")
+    with pytest.raises(ValueError, match="right-padded"):
+        ours.generate(FEATURES, decoder_input_ids=prompts, decoder_attention_mask=mask[:, ::-1].copy())
 
 
 @pytest.mark.parametrize("prompt_condition_type", ["first-segment", "all-segments"])
@@ -247,11 +281,11 @@ def test_previous_text_prompt_matches_transformers(prompt_condition_type):
 
     tb, prompt = GENERATION["no_timestamps_token_id"] + 1, np.array([3, 100, 101])
     rows = [[[tb, 40, 41, tb + 3, tb + 3], [tb + 3, *range(42, 49), tb + 5, tb + 5], [tb + 5, 49, 50, tb + 7]],
-            [[tb + 1, *range(50, 66), tb + 9, tb + 9]]]  # both over the 15 kept tokens (the engine takes no padding)
+            [[tb + 1, 50, 51, tb + 2, tb + 2]]]  # over the 15 kept tokens, and under: left-padded to the longest
     init = np.array([[262, 263, 364]] * 2)
     config = transformers.GenerationConfig(pad_token_id=261, prompt_condition_type=prompt_condition_type)
     with torch.no_grad():
-        expected, _ = WhisperGenerationMixin._prepare_decoder_input_ids(
+        expected, kwargs = WhisperGenerationMixin._prepare_decoder_input_ids(
             2, _torch(init), [[{"tokens": torch.tensor(t)} for t in row] for row in rows], [0, 1], [True, True],
             _torch(prompt), config, transformers.WhisperConfig(**TINY), "cpu", torch.tensor(TINY["suppress_tokens"]),
             tb, {})
@@ -262,8 +296,11 @@ def test_previous_text_prompt_matches_transformers(prompt_condition_type):
         time_precision_features=0.01, timestamp_begin=tb, max_target_positions=TINY["max_target_positions"],
         vocab_size=TINY["vocab_size"])
     segments = [[{"tokens": np.array(t)} for t in row] for row in rows]
-    got = long_form.decoder_prompts(init, [0, 1], segments, [True, True], settings, TINY["suppress_tokens"][-2])
+    got, mask = long_form.decoder_prompts(init, [0, 1], segments, [True, True], settings, TINY["suppress_tokens"][-2],
+                                          261)
     np.testing.assert_array_equal(got, expected.numpy())
+    np.testing.assert_array_equal(mask, kwargs["decoder_attention_mask"].numpy())
+    assert not mask.all()
 
 
 def _spy(monkeypatch, owner, name: str, record: list, what) -> None:

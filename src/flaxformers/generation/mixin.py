@@ -45,7 +45,7 @@ for _cls in (FlaxGreedySearchOutput, FlaxSampleOutput, FlaxBeamSearchOutput):
 DEFAULT_PROMPT_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 # An encoder-decoder's decoder prompt is its start token: its buckets start at one.
 DECODER_PROMPT_BUCKETS = (1, 4, 16, 64, 256, 1024)
-_EXTRA_KWARGS = ("logits_processor", "prompt_buckets", "decoder_input_ids")
+_EXTRA_KWARGS = ("logits_processor", "prompt_buckets", "decoder_input_ids", "decoder_attention_mask")
 
 
 def prompt_bucket(length: int, buckets: tuple[int, ...] | None = None) -> int:
@@ -124,7 +124,8 @@ class GenerationMixin:
 
         `input_ids` [B, T] is the (left-padded) prompt and `attention_mask` [B, T] marks its real
         tokens. For an encoder-decoder `input_ids` is the source (padded on either side) and the
-        decoder starts from `decoder_start_token_id`, or from `decoder_input_ids=` [B, T'] when given;
+        decoder starts from `decoder_start_token_id`, or from `decoder_input_ids=` [B, T'] when given
+        (left-padded, with `decoder_attention_mask=` [B, T'], when the rows' lengths differ);
         for an image encoder-decoder the source is `pixel_values` [B, C, H, W] (positional or by name).
         Keyword arguments override `generation_config` (default: `model.generation_config`).
         `streamer` (an object with `put(tokens)` and `end()`, e.g. `TextStreamer`) receives the
@@ -186,23 +187,19 @@ class GenerationRequest:
             # with its mask when one is given (audio padded in a batch)
             mask_given = {} if attention_mask is None else {"attention_mask": attention_mask}
             self.encoder_inputs = model.encoder_inputs_for_generation(input_ids, **mask_given)
-            ids = _decoder_prompt(model, config, next(iter(self.encoder_inputs.values())).shape[0],
-                                  extra.get("decoder_input_ids"), xp)
-            mask = xp.ones_like(ids)
+            ids, mask = _decoder_prompt(model, config, next(iter(self.encoder_inputs.values())).shape[0],
+                                        extra.get("decoder_input_ids"), extra.get("decoder_attention_mask"), xp)
         elif _is_encoder_decoder(model):
             # the source goes to the encoder; the decoder's prompt is its start token (or decoder_input_ids)
             ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp, model._source_config)
             buckets = (ids.shape[1],) if self.traced else extra.get("prompt_buckets")
             self.encoder_inputs = _encoder_inputs(model, ids, mask, config, buckets, xp)
-            ids = _decoder_prompt(model, config, ids.shape[0], extra.get("decoder_input_ids"), xp)
-            mask = xp.ones_like(ids)
+            ids, mask = _decoder_prompt(model, config, ids.shape[0], extra.get("decoder_input_ids"),
+                                        extra.get("decoder_attention_mask"), xp)
         else:
             ids, mask = _checked_tokens(model, input_ids, attention_mask, "input_ids", xp)
-            if not self.traced and ids.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
-                raise ValueError(
-                    "attention_mask is right-padded; decoder-only generation needs left padding: tokenize with "
-                    "padding_side='left'."
-                )
+            if not self.traced:
+                _check_left_padded(mask, "attention_mask")
         batch, prompt_len = ids.shape
         vocab = model._token_config.vocab_size  # the decoder's, for a model of several parts
 
@@ -376,23 +373,35 @@ def _encoder_inputs(model: Any, ids: Any, mask: Any, config: GenerationConfig, b
             "attention_mask": xp.pad(mask, ((0, 0), (0, extra)))}
 
 
-def _decoder_prompt(model: Any, config: GenerationConfig, batch: int, decoder_input_ids: Any, xp: Any = np) -> Any:
-    """The decoder's first tokens, as transformers 5 makes them: `decoder_start_token_id` (else
-    `bos_token_id`), prepended to `decoder_input_ids` when none of their rows starts with it (under
-    jax.jit, `decoder_input_ids` are used as they are)."""
+def _decoder_prompt(model: Any, config: GenerationConfig, batch: int, decoder_input_ids: Any,
+                    decoder_attention_mask: Any = None, xp: Any = np) -> tuple[Any, Any]:
+    """The decoder's first tokens and their mask, as transformers 5 makes them: `decoder_start_token_id`
+    (else `bos_token_id`), prepended to `decoder_input_ids` when none of their rows starts with it (under
+    jax.jit, `decoder_input_ids` are used as they are). A `decoder_attention_mask` marks left padding."""
     start = config.decoder_start_token_id if config.decoder_start_token_id is not None else config.bos_token_id
     if start is None:
         raise ValueError("decoder_start_token_id (or bos_token_id) must be set to generate with an encoder-decoder: "
                          "pass decoder_start_token_id= or set it in the generation config.")
     starts = xp.full((batch, 1), start, xp.int32)
     if decoder_input_ids is None:
-        return starts
-    ids, _ = _checked_tokens(model, decoder_input_ids, None, "decoder_input_ids", xp)
+        if decoder_attention_mask is not None:
+            raise ValueError("decoder_attention_mask was given without decoder_input_ids; pass both or neither.")
+        return starts, xp.ones_like(starts)
+    ids, mask = _checked_tokens(model, decoder_input_ids, decoder_attention_mask, "decoder_input_ids", xp)
     if ids.shape[0] != batch:
         raise ValueError(f"decoder_input_ids has {ids.shape[0]} rows but the source has {batch}; pass one per source.")
-    if isinstance(ids, jax.core.Tracer) or not np.all(ids[:, 0] != start) or model.decoder_prompt_is_complete:
-        return ids
-    return np.concatenate([starts, ids], axis=1)
+    if isinstance(ids, jax.core.Tracer):
+        return ids, mask
+    _check_left_padded(mask, "decoder_attention_mask")
+    if not np.all(ids[:, 0] != start) or model.decoder_prompt_is_complete:
+        return ids, mask
+    return np.concatenate([starts, ids], axis=1), np.concatenate([np.ones_like(starts), mask], axis=1)
+
+
+def _check_left_padded(mask: np.ndarray, name: str) -> None:
+    if mask.shape[1] > 1 and np.any((mask[:, -1] == 0) & (mask.sum(axis=1) > 0)):
+        raise ValueError(f"{name} is right-padded; generation continues each row after its last token, so it needs "
+                         "left padding: tokenize with padding_side='left'.")
 
 
 def _to_jax(array: np.ndarray) -> jax.Array:

@@ -23,9 +23,11 @@ from flaxformers.outputs import output_class
 
 FlaxWhisperGenerateOutput = output_class("FlaxWhisperGenerateOutput", "sequences", "segments")
 
-# decode(features [b, mel, frames], prompt [b, P], config) -> (new tokens [b, N], each new token's
-# log-probability [b, N], and P(<|nospeech|>) after the start token [b]; both None without logprob_threshold)
-DecodeWindow = Callable[[np.ndarray, np.ndarray, Any], tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
+# decode(features [b, mel, frames], prompt [b, P], its mask [b, P] (left padding) or None, config) -> (new
+# tokens [b, N], each new token's log-probability [b, N], and P(<|nospeech|>) after the start token [b]; both
+# None without logprob_threshold)
+DecodeWindow = Callable[[np.ndarray, np.ndarray, np.ndarray | None, Any],
+                        tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
 
 
 @dataclass
@@ -115,19 +117,21 @@ def previous_tokens(segments: list[dict[str, Any]], s: LongFormSettings, prev_so
 
 
 def decoder_prompts(init: np.ndarray, rows: list[int], segments: list[list[dict[str, Any]]],
-                    condition: list[bool], s: LongFormSettings, prev_sot: int | None) -> np.ndarray:
-    """The window's decoder prompts [b, P]: the previous text (when conditioning) or the prompt ids, then
-    the start, language, task tokens."""
+                    condition: list[bool], s: LongFormSettings, prev_sot: int | None, pad: int
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The window's decoder prompts [b, P]: the previous text (when conditioning; left-padded with `pad`
+    to the longest, with the mask transformers gives it: not `pad`) or the prompt ids, then the start,
+    language, task tokens."""
     if any(condition) and segments[0]:  # transformers looks at the first row's segments
         prefixes = [previous_tokens(segments[r] if condition[r] else [], s, prev_sot) for r in rows]
-        if len({len(p) for p in prefixes}) != 1:
-            raise NotImplementedError(
-                "condition_on_prev_tokens=True with rows whose previous text differs in length needs a padded "
-                "decoder prompt, which the engine does not take: transcribe one audio at a time.")
-        return np.concatenate([np.asarray(prefixes, np.int32).reshape(len(rows), -1), init[rows]], axis=1)
+        width = max(len(p) for p in prefixes)
+        padded = np.asarray([[pad] * (width - len(p)) + p for p in prefixes], np.int32).reshape(len(rows), width)
+        prompt = np.concatenate([padded, init[rows]], axis=1).astype(np.int32)
+        real = np.arange(prompt.shape[1])[None] >= np.asarray([width - len(p) for p in prefixes])[:, None]
+        return prompt, (real & (prompt != pad)).astype(np.int32)  # transformers masks every `pad` token
     if s.prompt_ids is not None:
-        return np.concatenate([np.tile(s.prompt_ids[None], (len(rows), 1)), init[rows]], axis=1).astype(np.int32)
-    return init[rows]
+        return np.concatenate([np.tile(s.prompt_ids[None], (len(rows), 1)), init[rows]], axis=1).astype(np.int32), None
+    return init[rows], None
 
 
 def set_length_budget(config: Any, prompt_len: int, max_target_positions: int) -> None:
@@ -156,8 +160,9 @@ def strip_generated(new: np.ndarray, eos: set[int], pad: int | None) -> tuple[np
     return np.asarray(row, np.int64), len(row)
 
 
-def decode_with_fallback(decode: DecodeWindow, window: np.ndarray, prompt: np.ndarray, config: Any,
-                         s: LongFormSettings, eos: set[int], width: int) -> tuple[list[np.ndarray], list[bool], list[bool]]:
+def decode_with_fallback(decode: DecodeWindow, window: np.ndarray, prompt: np.ndarray, mask: np.ndarray | None,
+                         config: Any, s: LongFormSettings, eos: set[int], width: int
+                         ) -> tuple[list[np.ndarray], list[bool], list[bool]]:
     """Decode the window at each temperature until every row passes the thresholds: per row its tokens,
     whether it is skipped as silence, and whether the next window may condition on it. Each decode has
     `width` rows (the batch's), so one compiled loop serves every window."""
@@ -169,7 +174,8 @@ def decode_with_fallback(decode: DecodeWindow, window: np.ndarray, prompt: np.nd
         config.temperature = temperature if config.do_sample else 1.0
         if config.do_sample:
             config.num_beams = 1  # and it stays 1 for the next windows, as in transformers
-        new, logprobs, no_speech = decode(_pad_rows(window[rows], width), _pad_rows(prompt[rows], width), config)
+        new, logprobs, no_speech = decode(_pad_rows(window[rows], width), _pad_rows(prompt[rows], width),
+                                          None if mask is None else _pad_rows(mask[rows], width), config)
         retry = []
         for i, row in enumerate(rows):
             tokens[row], counted = strip_generated(new[i], eos, config.pad_token_id)
@@ -218,13 +224,14 @@ def transcribe(features: np.ndarray, max_frames: np.ndarray, init: np.ndarray, c
     first = [{"tokens": s.prompt_segment}] if _prompt_first(s) else []
     segments: list[list[dict[str, Any]]] = [list(first) for _ in range(batch)]
     condition = [s.condition_on_prev_tokens] * batch
+    pad = config.pad_token_id if config.pad_token_id is not None else 0
     while np.any(seek < max_frames):
         rows = [r for r in range(batch) if seek[r] < max_frames[r]]
         frames = np.minimum(max_frames - seek, s.num_segment_frames)
         window = window_features(features, rows, seek, frames, s.num_segment_frames)
-        prompt = decoder_prompts(init, rows, segments, condition, s, prev_sot)
+        prompt, mask = decoder_prompts(init, rows, segments, condition, s, prev_sot, pad)
         set_length_budget(config, prompt.shape[1], s.max_target_positions)
-        tokens, skip, low_temperature = decode_with_fallback(decode, window, prompt, config, s, eos, batch)
+        tokens, skip, low_temperature = decode_with_fallback(decode, window, prompt, mask, config, s, eos, batch)
         for i, row in enumerate(rows):
             condition[row] = s.condition_on_prev_tokens and low_temperature[i]
             if skip[i]:

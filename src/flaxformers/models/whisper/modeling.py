@@ -289,10 +289,14 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
 
     def _generate_window(self, features: jax.Array, config: GenerationConfig, logits_processor: Any,
                          params: dict | None, kwargs: dict[str, Any]):
-        """One engine call on one 30 s window (4.57's generate)."""
+        """One engine call on one 30 s window (4.57's generate). `decoder_input_ids` (with an optional
+        left-padding `decoder_attention_mask`) replace Whisper's prompt, as in transformers 5."""
+        prompt = kwargs.pop("decoder_input_ids", None)
         settings = config.copy()
-        settings.update(**kwargs)  # the prompt reads the settings this call will use
-        prompt = whisper_prompt(settings, features.shape[0], lambda: self.detect_language(features, settings, params))
+        settings.update(**{k: v for k, v in kwargs.items() if k != "decoder_attention_mask"})
+        if prompt is None:  # Whisper's prompt, from the settings this call will use
+            prompt = whisper_prompt(settings, features.shape[0], lambda: self.detect_language(features, settings,
+                                                                                               params))
         config.forced_decoder_ids = None  # they are the prompt now
         processors = self._timestamp_processors(settings, prompt.shape[1], logits_processor)
         return super().generate(features, generation_config=config, params=params, decoder_input_ids=prompt,
@@ -332,15 +336,15 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
         config.forced_decoder_ids = None  # they are the prompt now
         parent = super().generate
 
-        def decode(inputs: np.ndarray, prompt: np.ndarray, cfg: GenerationConfig):
+        def decode(inputs: np.ndarray, prompt: np.ndarray, mask: np.ndarray | None, cfg: GenerationConfig):
             processors = self._timestamp_processors(cfg, prompt.shape[1], logits_processor)
             out = parent(inputs, generation_config=cfg, params=params, decoder_input_ids=prompt,
-                         logits_processor=processors)
+                         decoder_attention_mask=mask, logits_processor=processors)
             new = np.asarray(out.sequences)[:, prompt.shape[1]:]
             if settings.logprob_threshold is None:
                 return new, None, None
             start = prompt.shape[1] - init.shape[1]  # the start token's place in the prompt
-            return new, *self._token_logprobs(inputs, prompt, new, cfg, processors, params, start)
+            return new, *self._token_logprobs(inputs, prompt, mask, new, cfg, processors, params, start)
         eos = config.eos_token_id if config.eos_token_id is not None else []
         prev_sot = getattr(config, "prev_sot_token_id", None)
         suppress = config.suppress_tokens or []
@@ -399,13 +403,15 @@ class FlaxWhisperForConditionalGeneration(FlaxWhisperPreTrainedModel):
                 f, decoder_input_ids=ids, decoder_attention_mask=m, params=p).logits)
         return forward(params if params is not None else self.params, features, decoder_input_ids, mask)
 
-    def _token_logprobs(self, features: np.ndarray, prompt: np.ndarray, new: np.ndarray, config: GenerationConfig,
-                        processors: list, params: dict | None, start: int) -> tuple[np.ndarray, np.ndarray]:
+    def _token_logprobs(self, features: np.ndarray, prompt: np.ndarray, mask: np.ndarray | None, new: np.ndarray,
+                        config: GenerationConfig, processors: list, params: dict | None, start: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
         """Each new token's log-probability [B, N] under the scores it was chosen from (the logits after the
         processors, on the beam that made it: transformers' `scores`), and the `<|nospeech|>` probability
         [B] after the start token (at `start` in the prompt), from one teacher-forced forward."""
         request = GenerationRequest.build(self, features, None, config, False,
-                                          {"decoder_input_ids": prompt, "logits_processor": processors})
+                                          {"decoder_input_ids": prompt, "decoder_attention_mask": mask,
+                                           "logits_processor": processors})
         ids = np.concatenate([request.ids, new.astype(np.int32)], axis=1)  # [B, bucket + N]
         mask = np.concatenate([request.mask, np.ones_like(new, np.int32)], axis=1)
         logits = self._logits(params, request.encoder_inputs["input_features"], ids, mask)
