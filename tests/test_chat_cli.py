@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -71,6 +72,9 @@ def test_ctrl_c_stops_the_answer_not_the_session(model_dir):
         [sys.executable, "-m", "flaxformers.cli", "chat", "--model", model_dir, "--max-new-tokens", "900",
          "--temperature", "0", "--max-length", "1024"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # A one-page pipe: the answer (900 tokens, several pages) blocks on it until read, so Ctrl-C finds it
+    # still streaming however fast the model and however slow this process.
+    fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
     try:
         process.stdin.write(b"Tell me a long story.\n")
         process.stdin.flush()
