@@ -130,8 +130,7 @@ def test_generate_equals_transformers(recognizer, options):
 
 def test_speech_recognition_pipeline(recognizer):
     """Recordings of two lengths give transformers' pipeline's texts (it transcribes them one at a time;
-    ours batches those of one length). Greedy: transformers' pipeline defaults to 5 beams, ours to the
-    model's generation config."""
+    ours batches those of one length). Greedy, set on both (the pipelines' default is 5 beams)."""
     directory, _, model = recognizer
     audio = [AUDIO[0], AUDIO[1, :600], AUDIO[1]]
     settings = {"max_new_tokens": 8, "num_beams": 1}

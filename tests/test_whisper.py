@@ -462,6 +462,20 @@ def test_pipeline_matches_transformers(asr):
     assert ours(SPEECH, generate_kwargs=SETTINGS) == expected and expected[0]["text"]
 
 
+@pytest.mark.parametrize("generate_kwargs", [{}, {"max_new_tokens": 8}, {"num_beams": 1, "max_length": 12},
+                                             {"do_sample": True, "top_k": 4}])
+def test_pipeline_adds_transformers_generation_defaults(asr, generate_kwargs):
+    """What the pipeline adds to generate's arguments (5 beams and 256 new tokens where the model's generation
+    config is silent, the pad token) is what transformers 5's pipeline adds, on the same directory."""
+    from flaxformers.pipelines.automatic_speech_recognition import GENERATION_DEFAULTS
+    from flaxformers.pipelines.base import with_generation_defaults
+
+    path, ours = asr
+    expected = transformers.pipeline("automatic-speech-recognition", model=path)._prepare_generate_kwargs(
+        dict(generate_kwargs))
+    assert with_generation_defaults(generate_kwargs, GENERATION_DEFAULTS, ours.model, ours.tokenizer) == expected
+
+
 LONG_SPEECH = np.concatenate([SPEECH[1], SPEECH[0], SPEECH[1][:8000]])  # 2.2 windows
 
 

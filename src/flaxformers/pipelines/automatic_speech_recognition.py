@@ -8,8 +8,11 @@ from typing import Any
 import numpy as np
 
 from flaxformers.audio import audio_input
-from flaxformers.pipelines.base import DEFAULT_BATCH_SIZE, Pipeline, map_batched
+from flaxformers.pipelines.base import DEFAULT_BATCH_SIZE, Pipeline, map_batched, with_generation_defaults
 from flaxformers.processors import AutoFeatureExtractor
+
+# transformers 5's defaults for what the model's generation config leaves unset (5 beams, as OpenAI's Whisper)
+GENERATION_DEFAULTS = {"max_new_tokens": 256, "num_beams": 5}
 
 
 class AutomaticSpeechRecognitionPipeline(Pipeline):
@@ -48,6 +51,7 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         timestamps = bool(options.get("return_timestamps"))
         if timestamps:
             settings["return_timestamps"] = True
+        settings = with_generation_defaults(settings, GENERATION_DEFAULTS, self.model, self.tokenizer)
         # Each waveform's features alone, batched with those of the same shape (Whisper's fixed 30 s; raw
         # audio of one length): padding raw audio would change what its encoder's convolutions see at the end.
         name = self.feature_extractor.model_input_names[0]

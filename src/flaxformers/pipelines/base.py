@@ -50,6 +50,26 @@ class Pipeline:
         return f"{type(self).__name__}(model={type(self.model).__name__}, batch_size={self.batch_size})"
 
 
+SAMPLING_KEYS = frozenset({"temperature", "top_k", "top_p", "min_p"})
+
+
+def with_generation_defaults(given: dict[str, Any], defaults: dict[str, Any], model: Any,
+                             tokenizer: Any) -> dict[str, Any]:
+    """The generate kwargs `given`, plus what transformers 5's generating pipelines add: the task's
+    `defaults` for the settings that neither `given` nor the model's generation config set (the sampling
+    ones only when sampling; no default `max_new_tokens` over a set `max_length`), and the tokenizer's
+    pad token."""
+    base = given.get("generation_config") or model.generation_config
+    set_keys = {**(base.to_diff_dict() if base is not None else {}), **given}
+    added = {k: v for k, v in defaults.items()
+             if k not in set_keys and not (k == "max_new_tokens" and "max_length" in set_keys)}
+    if getattr(tokenizer, "pad_token_id", None) is not None and "pad_token_id" not in set_keys:
+        added["pad_token_id"] = tokenizer.pad_token_id
+    if not {**set_keys, **added}.get("do_sample"):
+        added = {k: v for k, v in added.items() if k not in SAMPLING_KEYS}
+    return {**given, **added}
+
+
 def _check_batch_size(batch_size: Any) -> int:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}; expected an int >= 1.")

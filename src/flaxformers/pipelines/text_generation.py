@@ -12,12 +12,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from flaxformers.pipelines.base import DEFAULT_BATCH_SIZE, Pipeline, map_batched
+from flaxformers.pipelines.base import DEFAULT_BATCH_SIZE, Pipeline, map_batched, with_generation_defaults
 
 TENSORS, NEW_TEXT, FULL_TEXT = "tensors", "new_text", "full_text"
 # transformers' text-generation defaults, for the keys neither the call nor the model's generation config sets
 PIPELINE_GENERATION_DEFAULTS = {"max_new_tokens": 256, "do_sample": True, "temperature": 0.7}
-SAMPLING_KEYS = {"temperature", "top_k", "top_p", "min_p"}
 # The call options that are the pipeline's own; the others (and max_length, which also bounds the prompt) go to generate.
 PIPELINE_OPTIONS = {"return_type", "prefix", "truncation", "add_special_tokens", "continue_final_message",
                     "skip_special_tokens", "tools", "documents", "prng_key"}
@@ -101,15 +100,7 @@ class TextGenerationPipeline(Pipeline):
     def _generation_kwargs(self, model: Any, tokenizer: Any, options: dict[str, Any]) -> dict[str, Any]:
         """The call's generation settings plus the pipeline's defaults for those nobody set."""
         given = {k: v for k, v in options.items() if k not in PIPELINE_OPTIONS}
-        base = given.get("generation_config") or model.generation_config
-        set_keys = {**(base.to_diff_dict() if base is not None else {}), **given}
-        added = {k: v for k, v in PIPELINE_GENERATION_DEFAULTS.items()
-                 if k not in set_keys and not (k == "max_new_tokens" and "max_length" in set_keys)}
-        if tokenizer.pad_token_id is not None and "pad_token_id" not in set_keys:
-            added["pad_token_id"] = tokenizer.pad_token_id
-        if not {**set_keys, **added}.get("do_sample"):
-            added = {k: v for k, v in added.items() if k not in SAMPLING_KEYS}
-        return {**given, **added}
+        return with_generation_defaults(given, PIPELINE_GENERATION_DEFAULTS, model, tokenizer)
 
     def _prompt_text(self, item: Any, tokenizer: Any, options: dict[str, Any]) -> str:
         if not isinstance(item, Chat):
