@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import signal
 import subprocess
 import sys
@@ -66,25 +64,45 @@ class _Sink:
         pass
 
 
+class _InterruptedSink(_Sink):
+    """Output that gets a real SIGINT (through Python's handler, as Ctrl-C delivers it) once, when the
+    answer has started streaming."""
+
+    def write(self, text: str) -> None:
+        first = not self.text
+        super().write(text)
+        if first and text:
+            signal.raise_signal(signal.SIGINT)
+
+
 def test_ctrl_c_stops_the_answer_not_the_session(model_dir):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flaxformers.cli", "chat", "--model", model_dir, "--max-new-tokens", "900",
-         "--temperature", "0", "--max-length", "1024"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    # A one-page pipe: the answer (900 tokens, several pages) blocks on it until read, so Ctrl-C finds it
-    # still streaming however fast the model and however slow this process.
-    fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+    from flaxformers.defaults import load_causal_lm
+
+    # Python's own Ctrl-C handling, whatever the test process inherited
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    model, tokenizer = load_causal_lm(model_dir)
+    chat = Chat(model, tokenizer, None, max_new_tokens=900, max_length=1024, seed=0,
+                sampling={"temperature": 0.0, "top_p": 1.0, "top_k": 0})
     try:
-        process.stdin.write(b"Tell me a long story.\n")
-        process.stdin.flush()
-        assert os.read(process.stdout.fileno(), 64)  # the answer has started streaming
-        process.send_signal(signal.SIGINT)
-        process.stdin.write(b"/reset\nHi\n/exit\n")
-        process.stdin.flush()
-        out, err = process.communicate(timeout=300)
+        stopped = _InterruptedSink()
+        said = chat.answer("Tell me a long story.", stopped)
+        assert stopped.text.endswith(" [stopped]\n") and 0 < len(tokenizer.encode(said)) < 50
+        assert chat.messages[-1] == {"role": "assistant", "content": said}  # what was said stays in the history
+        follow_up = _Sink()
+        chat.answer("Hi", follow_up)  # the session goes on, in the one row the stopped answer freed
+        assert follow_up.text.endswith("\n") and "[stopped]" not in follow_up.text and len(chat.messages) == 4
     finally:
-        process.kill()
-    assert process.returncode == 0, err.decode()[-2000:]
-    assert b"[stopped]" in out and b"(conversation reset)" in err
-    assert out.count(b"\n") >= 2  # the stopped answer's line, then the answer to "Hi"
+        chat.close()
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def test_chat_command_reads_messages_and_commands_from_stdin(model_dir):
+    process = subprocess.run(
+        [sys.executable, "-m", "flaxformers.cli", "chat", "--model", model_dir, "--max-new-tokens", "4",
+         "--temperature", "0", "--max-length", "128"],
+        input=b"Tell me a story.\n/reset\nHi\n/exit\nnever read\n", capture_output=True, timeout=300)
+    assert process.returncode == 0, process.stderr.decode()[-2000:]
+    assert b"(conversation reset)" in process.stderr
+    assert process.stdout.count(b"\n") == 2  # two answers, one line each; nothing after /exit
